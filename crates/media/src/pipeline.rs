@@ -1,0 +1,98 @@
+//! The per-stream media pipeline: timestamp guard → segmenter, across runs.
+//!
+//! A source task feeds it frames and applies the events it returns to the stream's
+//! [`crate::ring::SegmentRing`]. It lives as long as the stream, so the output timeline and the
+//! fragment numbering continue across reconnects.
+
+use std::time::SystemTime;
+
+use crate::frame::Frame;
+use crate::segmenter::{Event, Segmenter, SegmenterConfig, SegmenterError};
+use crate::timestamp::{DropReason, TimestampError, TimestampGuard, Verdict};
+use crate::track::{Track, TrackKind};
+
+/// Pipeline settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PipelineConfig {
+    /// Segment and part durations.
+    pub segmenter: SegmenterConfig,
+    /// A DTS change larger than this (seconds, either direction) is a jump that is rebased and
+    /// marked as a discontinuity.
+    pub max_gap_secs: f64,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct Pipeline {
+    guard: TimestampGuard,
+    segmenter: Segmenter,
+    max_gap_secs: f64,
+}
+
+impl Pipeline {
+    /// A pipeline with no run started.
+    pub fn new(cfg: PipelineConfig) -> Self {
+        Pipeline {
+            guard: TimestampGuard::new(&[], cfg.max_gap_secs),
+            segmenter: Segmenter::new(cfg.segmenter),
+            max_gap_secs: cfg.max_gap_secs,
+        }
+    }
+
+    /// Starts a run with the source's tracks; fails if there is no video track.
+    pub fn start_run(&mut self, tracks: &[Track]) -> Result<(), SegmenterError> {
+        self.segmenter.start_run(tracks)?;
+        self.guard.new_run(&guard_tracks(tracks));
+        Ok(())
+    }
+
+    /// The source's parameters changed mid-run.
+    pub fn update_tracks(
+        &mut self,
+        tracks: &[Track],
+        out: &mut Vec<Event>,
+    ) -> Result<(), SegmenterError> {
+        self.segmenter.update_tracks(tracks, out)
+    }
+
+    /// Pushes one frame; returns why it was dropped, if it was.
+    pub fn push(&mut self, frame: Frame, now: SystemTime, out: &mut Vec<Event>) -> Option<DropReason> {
+        match self.guard.admit(frame) {
+            Verdict::Pass {
+                frame,
+                discontinuity,
+            } => {
+                self.segmenter.push(frame, discontinuity, now, out);
+                None
+            }
+            Verdict::Drop(reason) => Some(reason),
+        }
+    }
+
+    /// Records a frame that arrived without a DTS; fails the run after too many in a row.
+    pub fn missing_dts(&mut self) -> Result<(), TimestampError> {
+        self.guard.missing_dts()
+    }
+
+    /// Ends the run, flushing the queued frames as a last part.
+    pub fn finish(&mut self, out: &mut Vec<Event>) {
+        self.segmenter.finish(out);
+    }
+
+    /// The segmenter (for its settings and statistics).
+    pub fn segmenter(&self) -> &Segmenter {
+        &self.segmenter
+    }
+
+    /// The jump threshold in seconds.
+    pub fn max_gap_secs(&self) -> f64 {
+        self.max_gap_secs
+    }
+}
+
+fn guard_tracks(tracks: &[Track]) -> Vec<(u32, bool)> {
+    tracks
+        .iter()
+        .map(|t| (t.timescale(), t.kind() == TrackKind::Video))
+        .collect()
+}

@@ -1,0 +1,160 @@
+//! The last N segments of a stream, with sequence numbers and discontinuity ids.
+//!
+//! The ring outlives a stream's runs: sequence numbers keep counting across restarts, and a
+//! restart (or a timestamp jump or parameter change inside a run) gives the next segment a new
+//! discontinuity id. Ids are dense: each increment corresponds to exactly one
+//! `EXT-X-DISCONTINUITY` between two segments, so `EXT-X-DISCONTINUITY-SEQUENCE` stays exact as
+//! the window slides.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::segmenter::{Event, InitSegment, Part};
+
+/// One segment: whole GOPs starting on a keyframe, made of parts.
+#[derive(Clone, Debug)]
+pub struct Segment {
+    /// Media sequence number.
+    pub sequence: u64,
+    /// Discontinuity id; differs from the previous segment's after a discontinuity.
+    pub discontinuity: u64,
+    /// The init segment its fragments need.
+    pub init: Arc<InitSegment>,
+    /// Wall-clock time of its first frame.
+    pub start_time: SystemTime,
+    /// The parts so far.
+    pub parts: Vec<Arc<Part>>,
+    /// Its duration in seconds once complete; `None` while parts are still being added.
+    pub duration: Option<f64>,
+}
+
+impl Segment {
+    /// True once the segment's last part has been added.
+    pub fn is_complete(&self) -> bool {
+        self.duration.is_some()
+    }
+
+    /// Sum of the part durations so far.
+    pub fn parts_duration(&self) -> f64 {
+        self.parts.iter().map(|p| p.duration).sum()
+    }
+
+    /// The duration if complete, else the duration of its parts so far.
+    pub fn duration_so_far(&self) -> f64 {
+        self.duration.unwrap_or_else(|| self.parts_duration())
+    }
+
+    /// Size in bytes of the parts so far.
+    pub fn size(&self) -> usize {
+        self.parts.iter().map(|p| p.fragment.size).sum()
+    }
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct SegmentRing {
+    capacity: usize,
+    segments: VecDeque<Segment>,
+    next_sequence: u64,
+    discontinuity: u64,
+    discontinuity_pending: bool,
+}
+
+impl SegmentRing {
+    /// A ring that keeps `capacity` complete segments plus the one in progress.
+    pub fn new(capacity: usize) -> Self {
+        SegmentRing {
+            capacity: capacity.max(1),
+            segments: VecDeque::new(),
+            next_sequence: 0,
+            discontinuity: 0,
+            discontinuity_pending: false,
+        }
+    }
+
+    /// Applies one segmenter event.
+    pub fn apply(&mut self, event: Event) {
+        match event {
+            Event::SegmentStart {
+                init,
+                discontinuity,
+                start_time,
+            } => {
+                self.close_incomplete_tail();
+                if (discontinuity || self.discontinuity_pending) && !self.segments.is_empty() {
+                    self.discontinuity += 1;
+                }
+                self.discontinuity_pending = false;
+                self.segments.push_back(Segment {
+                    sequence: self.next_sequence,
+                    discontinuity: self.discontinuity,
+                    init,
+                    start_time,
+                    parts: Vec::new(),
+                    duration: None,
+                });
+                self.next_sequence += 1;
+                while self.segments.len() > self.capacity + 1 {
+                    self.segments.pop_front();
+                }
+            }
+            Event::Part(part) => {
+                if let Some(seg) = self.segments.back_mut().filter(|s| !s.is_complete()) {
+                    seg.parts.push(Arc::new(part));
+                }
+            }
+            Event::SegmentEnd { duration } => {
+                if let Some(seg) = self.segments.back_mut().filter(|s| !s.is_complete()) {
+                    seg.duration = Some(duration);
+                }
+            }
+        }
+    }
+
+    /// A run ended: an incomplete tail segment is completed with the parts it has (or dropped
+    /// if it has none), and the next segment starts a new discontinuity.
+    pub fn end_run(&mut self) {
+        self.close_incomplete_tail();
+        self.discontinuity_pending = true;
+    }
+
+    fn close_incomplete_tail(&mut self) {
+        if let Some(last) = self.segments.back_mut() {
+            if !last.is_complete() {
+                if last.parts.is_empty() {
+                    self.segments.pop_back();
+                } else {
+                    last.duration = Some(last.parts_duration());
+                }
+            }
+        }
+    }
+
+    /// The segments, oldest first; only the last may be incomplete.
+    pub fn segments(&self) -> &VecDeque<Segment> {
+        &self.segments
+    }
+
+    /// The segment with this sequence number, if still held.
+    pub fn get(&self, sequence: u64) -> Option<&Segment> {
+        let first = self.segments.front()?.sequence;
+        let index = usize::try_from(sequence.checked_sub(first)?).ok()?;
+        self.segments.get(index)
+    }
+
+    /// The newest segment.
+    pub fn last(&self) -> Option<&Segment> {
+        self.segments.back()
+    }
+
+    /// The sequence number the next segment will get.
+    pub fn next_sequence(&self) -> u64 {
+        self.next_sequence
+    }
+
+    /// How many complete segments are kept.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
