@@ -8,6 +8,7 @@
 //! - [`codec`]: codec configuration records (avcC, hvcC, AudioSpecificConfig) and RFC 6381
 //!   codec strings.
 //! - [`mp4`]: the fragmented-MP4 writer (init segment, `moof`+`mdat` fragments).
+//! - [`demux`]: reading progressive MP4 files held in memory.
 //! - [`timestamp`]: the timestamp guard that keeps the output timeline monotonic and continuous.
 //! - [`segmenter`]: cuts frames into segments and parts.
 //! - [`pipeline`]: the guard and the segmenter together, living across a stream's runs.
@@ -15,6 +16,7 @@
 //! - [`playlist`]: HLS master and media playlist rendering.
 
 pub mod codec;
+pub mod demux;
 pub mod frame;
 pub mod mp4;
 pub mod pipeline;

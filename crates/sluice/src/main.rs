@@ -1,1 +1,107 @@
-fn main(){}
+//! The `sluice` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use sluice::config::{Config, StreamConfig, Transport};
+use sluice::hub::{HlsSettings, Hub};
+use tracing::info;
+
+#[derive(Parser)]
+#[command(name = "sluice", version, about = "Camera stream server: cameras to LL-HLS, clips and snapshots")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the configured streams (or the built-in demo stream without a config).
+    Serve {
+        /// YAML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address to listen on (overrides `server.listen`); port 0 picks a free port.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve { config, listen } => serve(config, listen).await,
+    }
+}
+
+async fn serve(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    let mut config = match &config_path {
+        Some(path) => Config::load(path)?,
+        None => demo_config(),
+    };
+    if let Some(listen) = listen {
+        config.server.listen = listen;
+    }
+    let hub = Hub::new(HlsSettings::new(config.hls));
+    for (name, stream) in &config.streams {
+        hub.add_stream(name, stream.clone())
+            .with_context(|| format!("stream {name:?}"))?;
+    }
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    info!("listening on http://{addr}");
+    println!("Sluice is serving {} stream(s). Web UI: http://{addr}/", config.streams.len());
+    if config_path.is_none() {
+        println!("Demo stream API: http://{addr}/api/streams");
+    }
+    sluice::server::serve(listener, hub, shutdown_signal()).await?;
+    info!("shut down cleanly");
+    Ok(())
+}
+
+fn demo_config() -> Config {
+    let mut config = Config::default();
+    config.streams.insert(
+        "demo".to_string(),
+        StreamConfig {
+            source: "builtin:demo".to_string(),
+            transport: Transport::Auto,
+            preload: true,
+            orientation: 1,
+        },
+    );
+    config
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    info!("shutdown signal received");
+}

@@ -1,0 +1,247 @@
+//! The YAML configuration file and its validation.
+//!
+//! Every section is optional; unknown keys are errors that name the key and its line, so a typo
+//! never silently falls back to a default.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::source::SourceSpec;
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// HTTP server settings.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// HLS settings shared by every stream.
+    #[serde(default)]
+    pub hls: HlsConfig,
+    /// The streams, by name.
+    #[serde(default)]
+    pub streams: BTreeMap<String, StreamConfig>,
+}
+
+/// `server:` section.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// When set, `/api/streams` calls need `Authorization: Bearer <token>`.
+    pub api_token: Option<String>,
+    /// Directories recordings may be written into.
+    pub record_dirs: Vec<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8640)),
+            api_token: None,
+            record_dirs: vec![PathBuf::from("./recordings")],
+        }
+    }
+}
+
+/// `hls:` section.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HlsConfig {
+    /// Low-latency HLS (parts, blocking reload). Off serves plain HLS for old players.
+    pub ll_hls: bool,
+    /// Target segment duration in seconds; segments are cut on the first keyframe after
+    /// `segment_duration - 0.1` seconds.
+    pub segment_duration: f64,
+    /// Part target duration in seconds (LL-HLS).
+    pub part_duration: f64,
+    /// Complete segments kept in memory per stream (the playlist window).
+    pub segments: usize,
+    /// Seconds without a segment or part request after which an HLS output is idle.
+    pub idle_timeout: f64,
+    /// A timestamp jump larger than this many seconds is rebased and marked as a discontinuity.
+    pub max_timestamp_gap: f64,
+}
+
+impl Default for HlsConfig {
+    fn default() -> Self {
+        HlsConfig {
+            ll_hls: true,
+            segment_duration: 1.0,
+            part_duration: 0.3,
+            segments: 7,
+            idle_timeout: 300.0,
+            max_timestamp_gap: 10.0,
+        }
+    }
+}
+
+/// One entry of `streams:`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    /// Source URL: `rtsp://…`, `file:///path.mp4`, or `builtin:demo`.
+    pub source: String,
+    /// RTSP transport: `auto`, `tcp` or `udp`.
+    #[serde(default)]
+    pub transport: Transport,
+    /// Keep the stream running (and restarted with backoff) without viewers.
+    #[serde(default)]
+    pub preload: bool,
+    /// EXIF orientation 1..=8 applied through the MP4 transformation matrix.
+    #[serde(default = "default_orientation")]
+    pub orientation: u8,
+}
+
+fn default_orientation() -> u8 {
+    1
+}
+
+/// RTSP transport choice.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// Try TCP, fall back to UDP if the camera refuses it.
+    #[default]
+    Auto,
+    /// RTP interleaved in the RTSP TCP connection.
+    Tcp,
+    /// RTP over UDP.
+    Udp,
+}
+
+/// A configuration that cannot be used, with what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// YAML syntax, a wrong type, or an unknown key.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The path.
+        path: PathBuf,
+        /// serde's message, which names the key, line and column.
+        message: String,
+    },
+    /// A value out of range or a bad URL.
+    #[error("{path}: {key}: {message}")]
+    Invalid {
+        /// The path.
+        path: PathBuf,
+        /// The dotted key, e.g. `hls.part_duration`.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and validates config text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = if text.trim().is_empty() {
+            Config::default()
+        } else {
+            serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Parse {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?
+        };
+        config.validate().map_err(|(key, message)| ConfigError::Invalid {
+            path: path.to_owned(),
+            key,
+            message,
+        })?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        self.hls.validate()?;
+        for (name, stream) in &self.streams {
+            validate_name(name).map_err(|m| (format!("streams.{name}"), m))?;
+            stream.validate().map_err(|(k, m)| (format!("streams.{name}.{k}"), m))?;
+        }
+        Ok(())
+    }
+}
+
+impl HlsConfig {
+    /// Checks every value's range; the error names the key.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let range = |key: &str, v: f64, lo: f64, hi: f64| {
+            if v.is_finite() && (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err((format!("hls.{key}"), format!("{v} is outside {lo}..={hi}")))
+            }
+        };
+        range("segment_duration", self.segment_duration, 0.5, 10.0)?;
+        range("part_duration", self.part_duration, 0.1, 2.0)?;
+        range("idle_timeout", self.idle_timeout, 1.0, 86_400.0)?;
+        range("max_timestamp_gap", self.max_timestamp_gap, 1.0, 3600.0)?;
+        if self.part_duration > self.segment_duration {
+            return Err((
+                "hls.part_duration".into(),
+                format!(
+                    "{} is longer than hls.segment_duration ({})",
+                    self.part_duration, self.segment_duration
+                ),
+            ));
+        }
+        if !(2..=100).contains(&self.segments) {
+            return Err((
+                "hls.segments".into(),
+                format!("{} is outside 2..=100", self.segments),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl StreamConfig {
+    /// Checks the source URL and the options; the error names the key.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        SourceSpec::parse(&self.source).map_err(|e| ("source".to_string(), e.to_string()))?;
+        if !(1..=8).contains(&self.orientation) {
+            return Err((
+                "orientation".into(),
+                format!("{} is not an EXIF orientation (1..=8)", self.orientation),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Stream names appear in URLs and metric labels: letters, digits, `_` and `-`, 1 to 64.
+pub fn validate_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid stream name {name:?}: use 1 to 64 letters, digits, '_' or '-'"
+        ))
+    }
+}

@@ -1,0 +1,69 @@
+//! A stream's shared media state: the segment ring and a notifier for requests waiting on it.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use sluice_media::ring::SegmentRing;
+use sluice_media::segmenter::Event;
+use tokio::sync::watch;
+
+/// The ring behind a lock, plus a version counter that waiters watch. The lock is held only to
+/// apply events or copy out what a request needs, never across an await.
+pub struct MediaState {
+    ring: Mutex<SegmentRing>,
+    version: watch::Sender<u64>,
+}
+
+impl MediaState {
+    /// An empty ring keeping `segments` complete segments.
+    pub fn new(segments: usize) -> Self {
+        MediaState {
+            ring: Mutex::new(SegmentRing::new(segments)),
+            version: watch::Sender::new(0),
+        }
+    }
+
+    /// Locks the ring (a poisoned lock is recovered: the ring's invariants hold per call).
+    pub fn ring(&self) -> MutexGuard<'_, SegmentRing> {
+        self.ring.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies segmenter events and wakes every waiter.
+    pub fn apply(&self, events: impl IntoIterator<Item = Event>) {
+        {
+            let mut ring = self.ring();
+            for event in events {
+                ring.apply(event);
+            }
+        }
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// Marks the end of a run (see [`SegmentRing::end_run`]) and wakes every waiter.
+    pub fn end_run(&self) {
+        self.ring().end_run();
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// Waits until `check` returns `Some` for the ring, at most `timeout`. `check` runs with the
+    /// lock held, once now and once after each change; no change is missed between a check and
+    /// the wait that follows it.
+    pub async fn wait_for<T>(
+        &self,
+        timeout: Duration,
+        mut check: impl FnMut(&SegmentRing) -> Option<T>,
+    ) -> Option<T> {
+        let mut rx = self.version.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            rx.borrow_and_update();
+            if let Some(v) = check(&self.ring()) {
+                return Some(v);
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return None,
+            }
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Sluice: a camera stream server.
+//!
+//! Sources ([`source`]) feed the sans-IO media core (`sluice-media`) through a per-stream worker
+//! managed by the [`hub`]; the [`hls`] handlers and the [`api`] serve the result over HTTP
+//! ([`server`]), configured by [`config`].
+
+pub mod api;
+pub mod config;
+pub mod hls;
+pub mod hub;
+pub mod server;
+pub mod source;
+pub mod web;
