@@ -1,0 +1,331 @@
+//! Shared helpers for the integration tests: a real `sluice serve` process on a free port, an
+//! HTTP client, and ffprobe.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Generous bound for anything a loaded 2-core machine should finish.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A running `sluice serve`, stopped (SIGTERM, then kill) when dropped.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Lines the server printed to stderr (its log).
+    pub log: mpsc::Receiver<String>,
+    log_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Starts `sluice serve` with extra arguments, on a port the OS picks, and waits until it
+    /// prints its URL.
+    pub fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sluice");
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let (url_tx, url_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("Web UI: ").nth(1) {
+                    let _ = url_tx.send(rest.trim_end_matches('/').to_string());
+                }
+            }
+        });
+        let (log_tx, log) = mpsc::channel();
+        let log_thread = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[sluice] {line}");
+                let _ = log_tx.send(line);
+            }
+        });
+        let base = url_rx
+            .recv_timeout(PATIENCE)
+            .expect("sluice did not print its URL");
+        Server {
+            child,
+            base,
+            log,
+            log_thread: Some(log_thread),
+        }
+    }
+
+    /// The full URL of a path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let (tx, rx) = mpsc::channel();
+        let pid = self.child.id();
+        std::thread::spawn(move || {
+            if rx.recv_timeout(PATIENCE).is_err() {
+                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            }
+        });
+        let status = self.child.wait().expect("wait");
+        let _ = tx.send(());
+        // The log is complete once the reader has seen the end of stderr.
+        if let Some(t) = self.log_thread.take() {
+            let _ = t.join();
+        }
+        status
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// An HTTP agent that returns every status as a response.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(PATIENCE))
+        .build()
+        .into()
+}
+
+/// A response's status, content type and body.
+pub struct Fetched {
+    pub status: u16,
+    pub content_type: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Fetched {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn read(mut response: ureq::http::Response<ureq::Body>) -> Fetched {
+    let status = response.status().as_u16();
+    let headers: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let content_type = headers
+        .iter()
+        .find(|(k, _)| k == "content-type")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_vec()
+        .expect("read body");
+    Fetched {
+        status,
+        content_type,
+        headers,
+        body,
+    }
+}
+
+/// GET a URL.
+pub fn get(url: &str) -> Fetched {
+    read(agent().get(url).call().expect("GET"))
+}
+
+/// POST a JSON body (or nothing) to a URL.
+pub fn post(url: &str, json: Option<&str>) -> Fetched {
+    let response = match json {
+        Some(body) => agent()
+            .post(url)
+            .header("content-type", "application/json")
+            .send(body),
+        None => agent().post(url).send_empty(),
+    };
+    read(response.expect("POST"))
+}
+
+/// Asks for a stream's HLS URL and returns the absolute URL of its directory
+/// (`http://…/api/hls/TOKEN/`).
+pub fn hls_base(server: &Server, stream: &str) -> String {
+    let r = post(&server.url(&format!("/api/streams/{stream}/hls")), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    let url = v["url"].as_str().expect("url").to_string();
+    let token = url
+        .strip_prefix("/api/hls/")
+        .and_then(|s| s.strip_suffix("/master_playlist.m3u8"))
+        .expect("url shape");
+    assert_eq!(token.len(), 64);
+    assert!(token.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')));
+    server.url(&format!("/api/hls/{token}/"))
+}
+
+/// A parsed media playlist: the complete segments with their durations, and the parts.
+#[derive(Debug, Default)]
+pub struct MediaPlaylist {
+    pub media_sequence: u64,
+    pub segments: Vec<(u64, f64)>,
+    pub parts: Vec<(String, f64)>,
+    pub discontinuities: usize,
+}
+
+/// Parses the tags the tests look at.
+pub fn parse_playlist(text: &str) -> MediaPlaylist {
+    let mut p = MediaPlaylist::default();
+    let mut duration = None;
+    for line in text.lines() {
+        if let Some(v) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
+            p.media_sequence = v.parse().expect("media sequence");
+        } else if let Some(v) = line.strip_prefix("#EXTINF:") {
+            duration = Some(v.trim_end_matches(',').parse::<f64>().expect("extinf"));
+        } else if let Some(v) = line.strip_prefix("#EXT-X-PART:") {
+            let d = v
+                .split(',')
+                .find_map(|a| a.strip_prefix("DURATION="))
+                .expect("part duration")
+                .parse()
+                .expect("part duration");
+            let uri = v
+                .split(',')
+                .find_map(|a| a.strip_prefix("URI="))
+                .expect("part uri")
+                .trim_matches('"')
+                .to_string();
+            p.parts.push((uri, d));
+        } else if line == "#EXT-X-DISCONTINUITY" {
+            p.discontinuities += 1;
+        } else if let Some(name) = line.strip_prefix("./segment/") {
+            let n = name.trim_end_matches(".m4s").parse().expect("segment number");
+            p.segments.push((n, duration.take().expect("EXTINF before URI")));
+        }
+    }
+    p
+}
+
+/// Fails with a clear message when a tool the tests need is missing. The README's test command
+/// installs them; a missing tool is a broken setup, not a reason to skip.
+pub fn require_tool(name: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{name} is not installed: run the README's test command (scripts/test.sh), which installs it"
+    );
+}
+
+/// What ffprobe said about a URL or file.
+pub struct Probe {
+    pub success: bool,
+    /// Warnings and errors, minus the benign line ffmpeg prints for any live fMP4 playlist.
+    pub warnings: Vec<String>,
+    /// Decoded frames per stream, by codec name.
+    pub frames: Vec<(String, u64)>,
+}
+
+impl Probe {
+    pub fn frames_of(&self, codec: &str) -> u64 {
+        self.frames
+            .iter()
+            .find(|(c, _)| c == codec)
+            .map(|(_, n)| *n)
+            .unwrap_or(0)
+    }
+}
+
+/// Runs ffprobe at `-v warning`, decoding every frame, with extra input options.
+pub fn ffprobe(input: &str, input_options: &[&str]) -> Probe {
+    require_tool("ffprobe");
+    let out = Command::new("ffprobe")
+        .args(["-v", "warning", "-protocol_whitelist", "file,http,tcp"])
+        .args(input_options)
+        .args([
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_name,nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(input)
+        .output()
+        .expect("run ffprobe");
+    let warnings = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| !l.contains("Found duplicated MOOV Atom") && !l.contains("Last message repeated"))
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    let mut frames = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut cols = line.split(',');
+        if let (Some(codec), Some(n)) = (cols.next(), cols.next()) {
+            if let Ok(n) = n.trim().parse() {
+                if !frames.iter().any(|(c, _): &(String, u64)| c == codec) {
+                    frames.push((codec.to_string(), n));
+                }
+            }
+        }
+    }
+    Probe {
+        success: out.status.success(),
+        warnings,
+        frames,
+    }
+}
+
+/// Writes a VOD playlist with absolute URLs for the complete segments of a live playlist, so
+/// ffprobe reads exactly those segments (over HTTP) and stops.
+pub fn write_vod_playlist(dir: &Path, base: &str, live: &str) -> std::path::PathBuf {
+    let mut out = String::new();
+    for line in live.lines() {
+        if line.starts_with("#EXT-X-PART")
+            || line.starts_with("#EXT-X-PRELOAD-HINT")
+            || line.starts_with("#EXT-X-SERVER-CONTROL")
+        {
+            continue;
+        }
+        if line.starts_with("#EXT-X-VERSION") {
+            out.push_str("#EXT-X-VERSION:7\n");
+        } else if line == "#EXT-X-MAP:URI=\"init.mp4\"" {
+            out.push_str(&format!("#EXT-X-MAP:URI=\"{base}init.mp4\"\n"));
+        } else if let Some(rest) = line.strip_prefix("./") {
+            out.push_str(&format!("{base}{rest}\n"));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.push_str("#EXT-X-ENDLIST\n");
+    let path = dir.join("vod.m3u8");
+    std::fs::write(&path, out).expect("write vod playlist");
+    path
+}
