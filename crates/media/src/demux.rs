@@ -181,9 +181,9 @@ fn frames_of(i: usize, trak: &Trak, data: &Bytes) -> Result<(Vec<Frame>, i64), D
     let entries = &stbl.stsc.entries;
     for (e, entry) in entries.iter().enumerate() {
         let first = entry.first_chunk.max(1) as usize;
-        let last = entries
-            .get(e + 1)
-            .map_or(chunk_offsets.len(), |next| (next.first_chunk as usize).saturating_sub(1));
+        let last = entries.get(e + 1).map_or(chunk_offsets.len(), |next| {
+            (next.first_chunk as usize).saturating_sub(1)
+        });
         for chunk in first..=last {
             let Some(&base) = chunk_offsets.get(chunk - 1) else {
                 break;
@@ -217,8 +217,10 @@ fn frames_of(i: usize, trak: &Trak, data: &Bytes) -> Result<(Vec<Frame>, i64), D
             ctos.extend(std::iter::repeat_n(e.sample_offset, count));
         }
     }
-    let keyframes: Option<std::collections::HashSet<u32>> =
-        stbl.stss.as_ref().map(|s| s.entries.iter().copied().collect());
+    let keyframes: Option<std::collections::HashSet<u32>> = stbl
+        .stss
+        .as_ref()
+        .map(|s| s.entries.iter().copied().collect());
 
     // A leading edit with a media time skips encoder priming (AAC) or B-frame delay.
     let shift = trak

@@ -56,7 +56,12 @@ impl Pipeline {
     }
 
     /// Pushes one frame; returns why it was dropped, if it was.
-    pub fn push(&mut self, frame: Frame, now: SystemTime, out: &mut Vec<Event>) -> Option<DropReason> {
+    pub fn push(
+        &mut self,
+        frame: Frame,
+        now: SystemTime,
+        out: &mut Vec<Event>,
+    ) -> Option<DropReason> {
         match self.guard.admit(frame) {
             Verdict::Pass {
                 frame,

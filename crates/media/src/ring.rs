@@ -95,9 +95,7 @@ impl SegmentRing {
                     duration: None,
                 });
                 self.next_sequence += 1;
-                while self.segments.len() > self.capacity + 1 {
-                    self.segments.pop_front();
-                }
+                self.trim();
             }
             Event::Part(part) => {
                 if let Some(seg) = self.segments.back_mut().filter(|s| !s.is_complete()) {
@@ -108,6 +106,7 @@ impl SegmentRing {
                 if let Some(seg) = self.segments.back_mut().filter(|s| !s.is_complete()) {
                     seg.duration = Some(duration);
                 }
+                self.trim();
             }
         }
     }
@@ -117,16 +116,23 @@ impl SegmentRing {
     pub fn end_run(&mut self) {
         self.close_incomplete_tail();
         self.discontinuity_pending = true;
+        self.trim();
+    }
+
+    /// Keeps at most `capacity` complete segments (and the one in progress).
+    fn trim(&mut self) {
+        let complete = self.segments.iter().filter(|s| s.is_complete()).count();
+        for _ in self.capacity..complete {
+            self.segments.pop_front();
+        }
     }
 
     fn close_incomplete_tail(&mut self) {
-        if let Some(last) = self.segments.back_mut() {
-            if !last.is_complete() {
-                if last.parts.is_empty() {
-                    self.segments.pop_back();
-                } else {
-                    last.duration = Some(last.parts_duration());
-                }
+        if let Some(last) = self.segments.back_mut().filter(|s| !s.is_complete()) {
+            if last.parts.is_empty() {
+                self.segments.pop_back();
+            } else {
+                last.duration = Some(last.parts_duration());
             }
         }
     }

@@ -188,7 +188,10 @@ impl Segmenter {
         let unchanged = self.init.as_ref().is_some_and(|init| {
             let selected = select(tracks);
             selected.len() == init.tracks.len()
-                && selected.iter().zip(&init.tracks).all(|(&i, t)| &tracks[i] == t)
+                && selected
+                    .iter()
+                    .zip(&init.tracks)
+                    .all(|(&i, t)| &tracks[i] == t)
         });
         if unchanged {
             return Ok(());
@@ -202,7 +205,10 @@ impl Segmenter {
 
     fn set_tracks(&mut self, tracks: &[Track]) -> Result<(), SegmenterError> {
         let selected = select(tracks);
-        if selected.first().is_none_or(|&i| tracks[i].kind() != TrackKind::Video) {
+        if selected
+            .first()
+            .is_none_or(|&i| tracks[i].kind() != TrackKind::Video)
+        {
             return Err(SegmenterError::NoVideo);
         }
         self.map = vec![None; tracks.len()];
@@ -231,7 +237,13 @@ impl Segmenter {
     /// Pushes one frame (already through the timestamp guard). `discontinuity` marks the first
     /// video frame after a timestamp jump. `now` is the wall clock, used only for the run's first
     /// frame. Completed segments and parts are appended to `out`.
-    pub fn push(&mut self, frame: Frame, discontinuity: bool, now: SystemTime, out: &mut Vec<Event>) {
+    pub fn push(
+        &mut self,
+        frame: Frame,
+        discontinuity: bool,
+        now: SystemTime,
+        out: &mut Vec<Event>,
+    ) {
         let Some(Some(track)) = self.map.get(frame.track).copied() else {
             return;
         };
@@ -412,11 +424,7 @@ fn make_run(track_id: u32, video: bool, frames: Vec<Pending>, fallback: u32) -> 
     let samples = frames
         .into_iter()
         .map(|p| Sample {
-            duration: p
-                .duration
-                .or(p.frame.duration)
-                .unwrap_or(fallback)
-                .max(1),
+            duration: p.duration.or(p.frame.duration).unwrap_or(fallback).max(1),
             cto: i32::try_from(p.frame.pts - p.frame.dts).unwrap_or(0),
             keyframe: p.frame.keyframe,
             data: p.frame.data,

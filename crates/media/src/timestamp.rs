@@ -165,10 +165,8 @@ impl TimestampGuard {
             discontinuity = jumped && self.tracks[frame.track].video;
         }
         let t = &mut self.tracks[frame.track];
-        if let Some(last) = t.last_in {
-            if in_old_domain && frame.dts <= last {
-                return Verdict::Drop(DropReason::NonMonotonic);
-            }
+        if in_old_domain && t.last_in.is_some_and(|last| frame.dts <= last) {
+            return Verdict::Drop(DropReason::NonMonotonic);
         }
         let out = frame.dts.saturating_add(t.offset);
         if out < 0 || t.last_out.is_some_and(|last| out <= last) {
@@ -178,10 +176,8 @@ impl TimestampGuard {
         if let Some(last) = t.last_out {
             t.last_duration = out - last;
         }
-        if let Some(d) = frame.duration {
-            if t.last_out.is_none() {
-                t.last_duration = i64::from(d);
-            }
+        if let (Some(d), None) = (frame.duration, t.last_out) {
+            t.last_duration = i64::from(d);
         }
         t.last_in = Some(frame.dts);
         t.last_out = Some(out);

@@ -165,11 +165,13 @@ impl Config {
                 message: e.to_string(),
             })?
         };
-        config.validate().map_err(|(key, message)| ConfigError::Invalid {
-            path: path.to_owned(),
-            key,
-            message,
-        })?;
+        config
+            .validate()
+            .map_err(|(key, message)| ConfigError::Invalid {
+                path: path.to_owned(),
+                key,
+                message,
+            })?;
         Ok(config)
     }
 
@@ -177,7 +179,9 @@ impl Config {
         self.hls.validate()?;
         for (name, stream) in &self.streams {
             validate_name(name).map_err(|m| (format!("streams.{name}"), m))?;
-            stream.validate().map_err(|(k, m)| (format!("streams.{name}.{k}"), m))?;
+            stream
+                .validate()
+                .map_err(|(k, m)| (format!("streams.{name}.{k}"), m))?;
         }
         Ok(())
     }

@@ -11,7 +11,11 @@ use sluice::hub::{HlsSettings, Hub};
 use tracing::info;
 
 #[derive(Parser)]
-#[command(name = "sluice", version, about = "Camera stream server: cameras to LL-HLS, clips and snapshots")]
+#[command(
+    name = "sluice",
+    version,
+    about = "Camera stream server: cameras to LL-HLS, clips and snapshots"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -34,8 +38,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -63,7 +66,10 @@ async fn serve(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> anyh
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
     info!("listening on http://{addr}");
-    println!("Sluice is serving {} stream(s). Web UI: http://{addr}/", config.streams.len());
+    println!(
+        "Sluice is serving {} stream(s). Web UI: http://{addr}/",
+        config.streams.len()
+    );
     if config_path.is_none() {
         println!("Demo stream API: http://{addr}/api/streams");
     }

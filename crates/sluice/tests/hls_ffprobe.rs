@@ -51,7 +51,10 @@ fn demo_stream_is_served_and_decodes_over_http() {
         .and_then(|s| s.split(',').next())
         .and_then(|s| s.parse().ok())
         .expect("BANDWIDTH");
-    assert!((100_000..2_000_000).contains(&bandwidth), "BANDWIDTH={bandwidth}");
+    assert!(
+        (100_000..2_000_000).contains(&bandwidth),
+        "BANDWIDTH={bandwidth}"
+    );
 
     let live = wait_for_segments(&base, 6);
     let playlist = parse_playlist(&live);
@@ -89,7 +92,10 @@ fn demo_stream_is_served_and_decodes_over_http() {
             for uri in parts {
                 joined.extend(get(&format!("{base}{}", uri.trim_start_matches("./"))).body);
             }
-            assert_eq!(joined, seg.body, "parts of segment {n} differ from the segment");
+            assert_eq!(
+                joined, seg.body,
+                "parts of segment {n} differ from the segment"
+            );
         }
     }
 
@@ -98,10 +104,18 @@ fn demo_stream_is_served_and_decodes_over_http() {
     let vod = write_vod_playlist(dir.path(), &base, &live);
     let probe = ffprobe(vod.to_str().unwrap(), &[]);
     assert!(probe.success, "ffprobe failed: {:?}", probe.warnings);
-    assert!(probe.warnings.is_empty(), "ffprobe warnings: {:?}", probe.warnings);
+    assert!(
+        probe.warnings.is_empty(),
+        "ffprobe warnings: {:?}",
+        probe.warnings
+    );
     let media: f64 = playlist.segments.iter().map(|s| s.1).sum();
     let video = probe.frames_of("h264");
-    assert_eq!(video, (media * VIDEO_FPS).round() as u64, "video frames for {media} s");
+    assert_eq!(
+        video,
+        (media * VIDEO_FPS).round() as u64,
+        "video frames for {media} s"
+    );
     let audio = probe.frames_of("aac") as f64;
     let expected_audio = media * AUDIO_FRAMES_PER_SEC;
     assert!(
@@ -115,10 +129,17 @@ fn demo_stream_is_served_and_decodes_over_http() {
         &["-live_start_index", "0", "-read_intervals", "%+5"],
     );
     assert!(probe.success, "ffprobe failed: {:?}", probe.warnings);
-    assert!(probe.warnings.is_empty(), "ffprobe warnings: {:?}", probe.warnings);
+    assert!(
+        probe.warnings.is_empty(),
+        "ffprobe warnings: {:?}",
+        probe.warnings
+    );
     assert_eq!(probe.frames_of("h264"), 5 * VIDEO_FPS as u64);
     let audio = probe.frames_of("aac") as f64;
-    assert!((audio - 5.0 * AUDIO_FRAMES_PER_SEC).abs() <= 2.0, "audio frames {audio}");
+    assert!(
+        (audio - 5.0 * AUDIO_FRAMES_PER_SEC).abs() <= 2.0,
+        "audio frames {audio}"
+    );
 }
 
 #[test]
@@ -137,7 +158,12 @@ fn unknown_tokens_and_names_are_404_with_no_body() {
         assert!(r.body.is_empty(), "{path}: body {:?}", r.text());
     }
     let base = hls_base(&server, "demo");
-    for path in ["segment/x.m4s", "segment/1.2.3.m4s", "segment/99999.m4s", "init/9.mp4"] {
+    for path in [
+        "segment/x.m4s",
+        "segment/1.2.3.m4s",
+        "segment/99999.m4s",
+        "init/9.mp4",
+    ] {
         let r = get(&format!("{base}{path}"));
         assert_eq!(r.status, 404, "{path}");
     }

@@ -47,7 +47,11 @@ pub fn parse(asc: &[u8]) -> Result<AacInfo, CodecError> {
     // (5, 29) the core config follows an extension header, and those frames are 1024 samples
     // of the core rate too.
     let frame_samples = if matches!(object_type, 1..=4 | 6 | 7 | 17 | 19..=23) {
-        if bits.read(1).unwrap_or(0) == 1 { 960 } else { 1024 }
+        if bits.read(1).unwrap_or(0) == 1 {
+            960
+        } else {
+            1024
+        }
     } else {
         1024
     };
@@ -62,7 +66,10 @@ pub fn parse(asc: &[u8]) -> Result<AacInfo, CodecError> {
 /// Builds the 2-byte AudioSpecificConfig of an AAC-LC stream.
 pub fn lc_config(sample_rate: u32, channels: u8) -> Option<[u8; 2]> {
     let index = SAMPLE_RATES.iter().position(|&r| r == sample_rate)? as u8;
-    Some([(2 << 3) | (index >> 1), ((index & 1) << 7) | ((channels & 0x0f) << 3)])
+    Some([
+        (2 << 3) | (index >> 1),
+        ((index & 1) << 7) | ((channels & 0x0f) << 3),
+    ])
 }
 
 struct BitReader<'a> {
@@ -118,10 +125,17 @@ mod tests {
         push(2, 4);
         let bytes: Vec<u8> = bits
             .chunks(8)
-            .map(|c| c.iter().enumerate().fold(0u8, |a, (i, &b)| a | (u8::from(b) << (7 - i))))
+            .map(|c| {
+                c.iter()
+                    .enumerate()
+                    .fold(0u8, |a, (i, &b)| a | (u8::from(b) << (7 - i)))
+            })
             .collect();
         let info = parse(&bytes).unwrap();
-        assert_eq!((info.object_type, info.sample_rate, info.channels), (32, 8000, 2));
+        assert_eq!(
+            (info.object_type, info.sample_rate, info.channels),
+            (32, 8000, 2)
+        );
     }
 
     #[test]

@@ -8,7 +8,10 @@ use super::CodecError;
 /// and a capped string would understate what the decoder must handle.
 pub fn codec_string(avcc: &[u8]) -> Result<String, CodecError> {
     validate(avcc)?;
-    Ok(format!("avc1.{:02x}{:02x}{:02x}", avcc[1], avcc[2], avcc[3]))
+    Ok(format!(
+        "avc1.{:02x}{:02x}{:02x}",
+        avcc[1], avcc[2], avcc[3]
+    ))
 }
 
 /// Checks the record's fixed header and that it carries at least one SPS and one PPS whose
@@ -30,7 +33,11 @@ pub fn validate(avcc: &[u8]) -> Result<(), CodecError> {
         return Err(CodecError::InvalidAvcc("no SPS"));
     }
     pos = skip_nals(avcc, pos, num_sps)?;
-    let num_pps = usize::from(*avcc.get(pos).ok_or(CodecError::InvalidAvcc("no PPS count"))?);
+    let num_pps = usize::from(
+        *avcc
+            .get(pos)
+            .ok_or(CodecError::InvalidAvcc("no PPS count"))?,
+    );
     if num_pps == 0 {
         return Err(CodecError::InvalidAvcc("no PPS"));
     }

@@ -27,7 +27,10 @@ pub fn codec_string(hvcc: &[u8]) -> Result<String, CodecError> {
     let level = hvcc[12];
     let mut s = format!("hvc1.{space}{profile_idc}.{compat:X}.{tier}{level}");
     let constraints = &hvcc[6..12];
-    let used = constraints.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    let used = constraints
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |i| i + 1);
     for b in &constraints[..used] {
         s.push_str(&format!(".{b:X}"));
     }

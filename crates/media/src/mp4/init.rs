@@ -104,7 +104,14 @@ fn write_trak(w: &mut BoxWriter, id: u32, track: &Track, orientation: Orientatio
     w.u16(0); // alternate group
     w.u16(if video { 0 } else { 0x0100 }); // volume
     w.u16(0);
-    write_matrix(w, if video { orientation } else { Orientation::NORMAL });
+    write_matrix(
+        w,
+        if video {
+            orientation
+        } else {
+            Orientation::NORMAL
+        },
+    );
     w.u32(u32::from(track.width()) << 16);
     w.u32(u32::from(track.height()) << 16);
     w.close();
@@ -122,7 +129,11 @@ fn write_trak(w: &mut BoxWriter, id: u32, track: &Track, orientation: Orientatio
     w.u32(0);
     w.bytes(if video { b"vide" } else { b"soun" });
     w.zeros(12);
-    w.bytes(if video { b"VideoHandler\0" } else { b"SoundHandler\0" });
+    w.bytes(if video {
+        b"VideoHandler\0"
+    } else {
+        b"SoundHandler\0"
+    });
     w.close();
 
     w.open(b"minf");
@@ -199,7 +210,11 @@ fn write_mp4a_entry(w: &mut BoxWriter, track: &Track) {
     w.u16(16); // sample size
     w.u32(0);
     // 16.16 rate; rates above 65535 Hz do not fit and are conventionally written as 0.
-    w.u32(if track.sample_rate() <= 0xffff { track.sample_rate() << 16 } else { 0 });
+    w.u32(if track.sample_rate() <= 0xffff {
+        track.sample_rate() << 16
+    } else {
+        0
+    });
 
     w.open_full(b"esds", 0, 0);
     let asc = track.config();

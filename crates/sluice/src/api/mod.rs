@@ -52,7 +52,11 @@ fn info(stream: &Stream) -> StreamInfo {
         source: stream.redacted_source(),
         status: stream.status(),
         codecs: stream.codecs(),
-        outputs: if stream.is_running() { vec!["hls"] } else { vec![] },
+        outputs: if stream.is_running() {
+            vec!["hls"]
+        } else {
+            vec![]
+        },
         viewers: 0,
         preload: stream.config().preload,
         orientation: stream.config().orientation,

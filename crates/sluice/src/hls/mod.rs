@@ -39,18 +39,18 @@ pub fn routes() -> Router<Arc<Hub>> {
         .route("/{token}/segment/{file}", get(segment))
 }
 
-fn stream_for(hub: &Hub, token: &str) -> Result<Arc<Stream>, Response> {
-    match hub.by_token(token) {
-        Some(stream) => {
-            stream.start();
-            Ok(stream)
-        }
-        None => Err(StatusCode::NOT_FOUND.into_response()),
-    }
+/// The stream behind a token, started; `None` (a 404) for an unknown token.
+fn stream_for(hub: &Hub, token: &str) -> Option<Arc<Stream>> {
+    let stream = hub.by_token(token)?;
+    stream.start();
+    Some(stream)
 }
 
 fn has_content(ring: &SegmentRing) -> Option<()> {
-    ring.segments().iter().any(|s| !s.parts.is_empty()).then_some(())
+    ring.segments()
+        .iter()
+        .any(|s| !s.parts.is_empty())
+        .then_some(())
 }
 
 /// 503 with a hint to retry: the stream has no media yet (starting, or its source is failing).
@@ -75,9 +75,8 @@ fn playlist_response(text: String) -> Response {
 }
 
 async fn master(State(hub): State<Arc<Hub>>, Path(token): Path<String>) -> Response {
-    let stream = match stream_for(&hub, &token) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(stream) = stream_for(&hub, &token) else {
+        return StatusCode::NOT_FOUND.into_response();
     };
     let media = stream.media();
     match media.wait_for(STARTUP_WAIT, master_playlist).await {
@@ -87,9 +86,8 @@ async fn master(State(hub): State<Arc<Hub>>, Path(token): Path<String>) -> Respo
 }
 
 async fn playlist(State(hub): State<Arc<Hub>>, Path(token): Path<String>) -> Response {
-    let stream = match stream_for(&hub, &token) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(stream) = stream_for(&hub, &token) else {
+        return StatusCode::NOT_FOUND.into_response();
     };
     let cfg = stream.settings().playlist();
     let media = stream.media();
@@ -103,12 +101,16 @@ async fn playlist(State(hub): State<Arc<Hub>>, Path(token): Path<String>) -> Res
 }
 
 async fn init(State(hub): State<Arc<Hub>>, Path(token): Path<String>) -> Response {
-    let stream = match stream_for(&hub, &token) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(stream) = stream_for(&hub, &token) else {
+        return StatusCode::NOT_FOUND.into_response();
     };
     // The playlist's EXT-X-MAP names the init of its first segment.
-    let init = stream.media().ring().segments().front().map(|s| s.init.clone());
+    let init = stream
+        .media()
+        .ring()
+        .segments()
+        .front()
+        .map(|s| s.init.clone());
     match init {
         Some(init) => init_response(init.with_orientation(stream.orientation())),
         None => StatusCode::NOT_FOUND.into_response(),
@@ -119,11 +121,13 @@ async fn init_by_id(
     State(hub): State<Arc<Hub>>,
     Path((token, file)): Path<(String, String)>,
 ) -> Response {
-    let stream = match stream_for(&hub, &token) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(stream) = stream_for(&hub, &token) else {
+        return StatusCode::NOT_FOUND.into_response();
     };
-    let Some(id) = file.strip_suffix(".mp4").and_then(|n| n.parse::<u64>().ok()) else {
+    let Some(id) = file
+        .strip_suffix(".mp4")
+        .and_then(|n| n.parse::<u64>().ok())
+    else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let init = stream
@@ -169,9 +173,8 @@ async fn segment(
     State(hub): State<Arc<Hub>>,
     Path((token, file)): Path<(String, String)>,
 ) -> Response {
-    let stream = match stream_for(&hub, &token) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(stream) = stream_for(&hub, &token) else {
+        return StatusCode::NOT_FOUND.into_response();
     };
     let Some((sequence, part)) = parse_media_name(&file) else {
         return StatusCode::NOT_FOUND.into_response();

@@ -29,7 +29,9 @@ pub(super) fn demo_file() -> Result<Arc<Mp4File>, SourceError> {
 /// Reads and demuxes an MP4 file.
 pub(super) async fn load(path: &Path) -> Result<Mp4File, SourceError> {
     let shown = path.display();
-    let meta = tokio::fs::metadata(path).await.map_err(|e| io_error(path, e))?;
+    let meta = tokio::fs::metadata(path)
+        .await
+        .map_err(|e| io_error(path, e))?;
     if meta.len() > MAX_FILE_BYTES {
         return Err(SourceError::new(
             ErrorKind::InvalidData,

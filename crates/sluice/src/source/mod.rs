@@ -163,12 +163,25 @@ pub fn redact(source: &str) -> String {
             .query_pairs()
             .map(|(k, v)| {
                 let secret = SECRET_KEYS.contains(&k.to_ascii_lowercase().as_str());
-                (k.into_owned(), if secret { "****".into() } else { v.into_owned() })
+                (
+                    k.into_owned(),
+                    if secret {
+                        "****".into()
+                    } else {
+                        v.into_owned()
+                    },
+                )
             })
             .collect();
         let query = pairs
             .iter()
-            .map(|(k, v)| if v == "****" { format!("{k}=****") } else { format!("{k}={v}") })
+            .map(|(k, v)| {
+                if v == "****" {
+                    format!("{k}=****")
+                } else {
+                    format!("{k}={v}")
+                }
+            })
             .collect::<Vec<_>>()
             .join("&");
         url.set_query(Some(&query));
@@ -180,7 +193,11 @@ fn redact_by_pattern(source: &str) -> String {
     // user:pass@ anywhere before the host.
     match (source.find("://"), source.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}://****:****@{}", &source[..scheme_end], &source[at + 1..])
+            format!(
+                "{}://****:****@{}",
+                &source[..scheme_end],
+                &source[at + 1..]
+            )
         }
         _ => source.to_string(),
     }
@@ -192,7 +209,10 @@ mod tests {
 
     #[test]
     fn redacts_like_the_reference() {
-        assert_eq!(redact("https://abcd:efgh@foo.bar"), "https://****:****@foo.bar/");
+        assert_eq!(
+            redact("https://abcd:efgh@foo.bar"),
+            "https://****:****@foo.bar/"
+        );
         assert_eq!(
             redact("http://foo.bar/?param1=abcd&password=efgh"),
             "http://foo.bar/?param1=abcd&password=****"

@@ -76,7 +76,9 @@ impl Server {
         let pid = self.child.id();
         std::thread::spawn(move || {
             if rx.recv_timeout(PATIENCE).is_err() {
-                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
             }
         });
         let status = self.child.wait().expect("wait");
@@ -222,8 +224,12 @@ pub fn parse_playlist(text: &str) -> MediaPlaylist {
         } else if line == "#EXT-X-DISCONTINUITY" {
             p.discontinuities += 1;
         } else if let Some(name) = line.strip_prefix("./segment/") {
-            let n = name.trim_end_matches(".m4s").parse().expect("segment number");
-            p.segments.push((n, duration.take().expect("EXTINF before URI")));
+            let n = name
+                .trim_end_matches(".m4s")
+                .parse()
+                .expect("segment number");
+            p.segments
+                .push((n, duration.take().expect("EXTINF before URI")));
         }
     }
     p
@@ -280,19 +286,19 @@ pub fn ffprobe(input: &str, input_options: &[&str]) -> Probe {
         .expect("run ffprobe");
     let warnings = String::from_utf8_lossy(&out.stderr)
         .lines()
-        .filter(|l| !l.contains("Found duplicated MOOV Atom") && !l.contains("Last message repeated"))
+        .filter(|l| {
+            !l.contains("Found duplicated MOOV Atom") && !l.contains("Last message repeated")
+        })
         .filter(|l| !l.trim().is_empty())
         .map(str::to_string)
         .collect();
     let mut frames = Vec::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let mut cols = line.split(',');
-        if let (Some(codec), Some(n)) = (cols.next(), cols.next()) {
-            if let Ok(n) = n.trim().parse() {
-                if !frames.iter().any(|(c, _): &(String, u64)| c == codec) {
-                    frames.push((codec.to_string(), n));
-                }
-            }
+        if let (Some(codec), Some(Ok(n))) = (cols.next(), cols.next().map(|n| n.trim().parse()))
+            && !frames.iter().any(|(c, _): &(String, u64)| c == codec)
+        {
+            frames.push((codec.to_string(), n));
         }
     }
     Probe {

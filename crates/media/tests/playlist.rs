@@ -1,0 +1,258 @@
+//! Exact playlist text for the shapes a ring can be in.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use sluice_media::Track;
+use sluice_media::codec::{aac, avc};
+use sluice_media::mp4::Fragment;
+use sluice_media::playlist::{PlaylistConfig, master_playlist, media_playlist};
+use sluice_media::ring::SegmentRing;
+use sluice_media::segmenter::{Event, InitSegment, Part};
+
+fn init(id: u64) -> Arc<InitSegment> {
+    let avcc = avc::avcc_from_parameter_sets(&[0x67, 0x64, 0x00, 0x1f], &[0x68, 0xce]).unwrap();
+    let tracks = vec![
+        Track::h264(Bytes::from(avcc), 90_000, 1280, 720).unwrap(),
+        Track::aac(Bytes::copy_from_slice(&aac::lc_config(48000, 1).unwrap())).unwrap(),
+    ];
+    Arc::new(InitSegment {
+        id,
+        tracks,
+        bytes: Bytes::new(),
+    })
+}
+
+/// 2026-11-23T12:00:00.000Z
+fn t0() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_795_435_200)
+}
+
+fn part(duration: f64, independent: bool, size: usize) -> Event {
+    Event::Part(Part {
+        fragment: Fragment {
+            chunks: vec![Bytes::from(vec![0; size])],
+            size,
+        },
+        duration,
+        independent,
+    })
+}
+
+/// Applies a segment of `parts` parts of 0.28 s and a last one of 0.16 s (1 s at 25 fps with
+/// 0.3 s part target), complete unless `open`.
+fn segment(
+    ring: &mut SegmentRing,
+    init: &Arc<InitSegment>,
+    start: f64,
+    discontinuity: bool,
+    open: Option<usize>,
+) {
+    ring.apply(Event::SegmentStart {
+        init: init.clone(),
+        discontinuity,
+        start_time: t0() + Duration::from_secs_f64(start),
+    });
+    let durations = [0.28, 0.28, 0.28, 0.16];
+    let n = open.unwrap_or(durations.len());
+    for (i, d) in durations.iter().take(n).enumerate() {
+        ring.apply(part(*d, i == 0, 25_000));
+    }
+    if open.is_none() {
+        ring.apply(Event::SegmentEnd { duration: 1.0 });
+    }
+}
+
+fn ll() -> PlaylistConfig {
+    PlaylistConfig {
+        ll_hls: true,
+        part_target: 0.3,
+        min_segment: 0.9,
+    }
+}
+
+/// Parts are listed for the segments that end within three target durations of the live edge
+/// (segment 0 ends 4.56 s before it, segment 1 2.56 s).
+#[test]
+fn ll_hls_playlist_with_parts_and_preload_hint() {
+    let mut ring = SegmentRing::new(7);
+    let i = init(0);
+    for s in 0..4 {
+        segment(&mut ring, &i, f64::from(s), false, None);
+    }
+    segment(&mut ring, &i, 4.0, false, Some(2));
+    let text = media_playlist(&ring, &ll()).unwrap();
+    assert_eq!(
+        text,
+        "#EXTM3U
+#EXT-X-VERSION:9
+#EXT-X-TARGETDURATION:1
+#EXT-X-MEDIA-SEQUENCE:0
+#EXT-X-DISCONTINUITY-SEQUENCE:0
+#EXT-X-INDEPENDENT-SEGMENTS
+#EXT-X-PART-INF:PART-TARGET=0.300
+#EXT-X-SERVER-CONTROL:PART-HOLD-BACK=0.900
+#EXT-X-MAP:URI=\"init.mp4\"
+#EXT-X-PROGRAM-DATE-TIME:2026-11-23T12:00:00.000Z
+#EXTINF:1.000,
+./segment/0.m4s
+#EXT-X-PROGRAM-DATE-TIME:2026-11-23T12:00:01.000Z
+#EXT-X-PART:DURATION=0.280,URI=\"./segment/1.0.m4s\",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.280,URI=\"./segment/1.1.m4s\"
+#EXT-X-PART:DURATION=0.280,URI=\"./segment/1.2.m4s\"
+#EXT-X-PART:DURATION=0.160,URI=\"./segment/1.3.m4s\"
+#EXTINF:1.000,
+./segment/1.m4s
+#EXT-X-PROGRAM-DATE-TIME:2026-11-23T12:00:02.000Z
+#EXT-X-PART:DURATION=0.280,URI=\"./segment/2.0.m4s\",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.280,URI=\"./segment/2.1.m4s\"
+#EXT-X-PART:DURATION=0.280,URI=\"./segment/2.2.m4s\"
+#EXT-X-PART:DURATION=0.160,URI=\"./segment/2.3.m4s\"
+#EXTINF:1.000,
+./segment/2.m4s
+#EXT-X-PROGRAM-DATE-TIME:2026-11-23T12:00:03.000Z
+#EXT-X-PART:DURATION=0.280,URI=\"./segment/3.0.m4s\",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.280,URI=\"./segment/3.1.m4s\"
+#EXT-X-PART:DURATION=0.280,URI=\"./segment/3.2.m4s\"
+#EXT-X-PART:DURATION=0.160,URI=\"./segment/3.3.m4s\"
+#EXTINF:1.000,
+./segment/3.m4s
+#EXT-X-PROGRAM-DATE-TIME:2026-11-23T12:00:04.000Z
+#EXT-X-PART:DURATION=0.280,URI=\"./segment/4.0.m4s\",INDEPENDENT=YES
+#EXT-X-PART:DURATION=0.280,URI=\"./segment/4.1.m4s\"
+#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"./segment/4.2.m4s\"
+"
+    );
+
+    // Once the segment completes, the hint names the next segment's first part.
+    for _ in 0..2 {
+        ring.apply(part(0.22, false, 1000));
+    }
+    ring.apply(Event::SegmentEnd { duration: 1.0 });
+    let text = media_playlist(&ring, &ll()).unwrap();
+    assert!(
+        text.ends_with("#EXTINF:1.000,\n./segment/4.m4s\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"./segment/5.0.m4s\"\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn plain_hls_lists_complete_segments_only() {
+    let mut ring = SegmentRing::new(3);
+    let i = init(0);
+    for s in 0..5 {
+        segment(&mut ring, &i, f64::from(s), false, None);
+    }
+    segment(&mut ring, &i, 5.0, false, Some(1));
+    let cfg = PlaylistConfig {
+        ll_hls: false,
+        ..ll()
+    };
+    assert_eq!(
+        media_playlist(&ring, &cfg).unwrap(),
+        "#EXTM3U
+#EXT-X-VERSION:6
+#EXT-X-TARGETDURATION:1
+#EXT-X-MEDIA-SEQUENCE:2
+#EXT-X-DISCONTINUITY-SEQUENCE:0
+#EXT-X-INDEPENDENT-SEGMENTS
+#EXT-X-MAP:URI=\"init.mp4\"
+#EXT-X-PROGRAM-DATE-TIME:2026-11-23T12:00:02.000Z
+#EXTINF:1.000,
+./segment/2.m4s
+#EXT-X-PROGRAM-DATE-TIME:2026-11-23T12:00:03.000Z
+#EXTINF:1.000,
+./segment/3.m4s
+#EXT-X-PROGRAM-DATE-TIME:2026-11-23T12:00:04.000Z
+#EXTINF:1.000,
+./segment/4.m4s
+"
+    );
+}
+
+#[test]
+fn discontinuity_tag_then_discontinuity_sequence_once_it_slides_out() {
+    let mut ring = SegmentRing::new(3);
+    let first = init(0);
+    let second = init(1);
+    segment(&mut ring, &first, 0.0, false, None);
+    segment(&mut ring, &first, 1.0, false, None);
+    ring.end_run();
+    // The restart came 30 s later with new parameters.
+    segment(&mut ring, &second, 31.0, false, None);
+    let cfg = PlaylistConfig {
+        ll_hls: false,
+        ..ll()
+    };
+    let text = media_playlist(&ring, &cfg).unwrap();
+    assert!(
+        text.contains(
+            "./segment/1.m4s
+#EXT-X-DISCONTINUITY
+#EXT-X-MAP:URI=\"init/1.mp4\"
+#EXT-X-PROGRAM-DATE-TIME:2026-11-23T12:00:31.000Z
+#EXTINF:1.000,
+./segment/2.m4s
+"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("#EXT-X-DISCONTINUITY-SEQUENCE:0\n"));
+
+    // A jump inside a run marks the next segment too; ids stay dense.
+    segment(&mut ring, &second, 32.0, true, None);
+    segment(&mut ring, &second, 33.0, false, None);
+    let text = media_playlist(&ring, &cfg).unwrap();
+    assert!(
+        text.contains("#EXT-X-MEDIA-SEQUENCE:2\n#EXT-X-DISCONTINUITY-SEQUENCE:1\n"),
+        "{text}"
+    );
+    assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{text}");
+    // The window starts after the restart, so its init is the header's MAP.
+    assert!(!text.contains("init/1.mp4"), "{text}");
+}
+
+#[test]
+fn target_duration_counts_the_longest_segment() {
+    let mut ring = SegmentRing::new(3);
+    let i = init(0);
+    ring.apply(Event::SegmentStart {
+        init: i.clone(),
+        discontinuity: false,
+        start_time: t0(),
+    });
+    ring.apply(part(0.3, true, 10));
+    ring.apply(Event::SegmentEnd { duration: 2.56 });
+    let text = media_playlist(&ring, &ll()).unwrap();
+    assert!(text.contains("#EXT-X-TARGETDURATION:3\n"), "{text}");
+    assert!(text.contains("#EXTINF:2.560,\n"), "{text}");
+}
+
+#[test]
+fn master_playlist_has_bandwidth_codecs_and_resolution() {
+    let mut ring = SegmentRing::new(7);
+    assert_eq!(
+        master_playlist(&ring),
+        None,
+        "nothing before the first part"
+    );
+    let i = init(0);
+    segment(&mut ring, &i, 0.0, false, None);
+    segment(&mut ring, &i, 1.0, false, Some(1));
+    // 4 parts of 25 000 bytes in 1 s = 800 kbit/s; BANDWIDTH is the peak × 1.2.
+    assert_eq!(
+        master_playlist(&ring).unwrap(),
+        "#EXTM3U
+#EXT-X-INDEPENDENT-SEGMENTS
+#EXT-X-STREAM-INF:BANDWIDTH=960000,AVERAGE-BANDWIDTH=800000,CODECS=\"avc1.64001f,mp4a.40.2\",RESOLUTION=1280x720
+playlist.m3u8
+"
+    );
+}
+
+#[test]
+fn empty_ring_has_no_playlist() {
+    let ring = SegmentRing::new(3);
+    assert_eq!(media_playlist(&ring, &ll()), None);
+}
