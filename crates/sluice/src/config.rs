@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::source::SourceSpec;
+use std::time::Duration;
+
+use crate::source::{SourceOptions, SourceSpec};
 
 /// The whole configuration file.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -95,10 +97,47 @@ pub struct StreamConfig {
     /// EXIF orientation 1..=8 applied through the MP4 transformation matrix.
     #[serde(default = "default_orientation")]
     pub orientation: u8,
+    /// Seconds allowed for connecting (RTSP DESCRIBE/SETUP/PLAY).
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: f64,
+    /// Seconds without a frame after which a run ends with a timeout.
+    #[serde(default = "default_stall_timeout")]
+    pub stall_timeout: f64,
 }
 
 fn default_orientation() -> u8 {
     1
+}
+
+fn default_connect_timeout() -> f64 {
+    30.0
+}
+
+fn default_stall_timeout() -> f64 {
+    5.0
+}
+
+impl StreamConfig {
+    /// A stream entry with default options.
+    pub fn new(source: impl Into<String>) -> Self {
+        StreamConfig {
+            source: source.into(),
+            transport: Transport::Auto,
+            preload: false,
+            orientation: default_orientation(),
+            connect_timeout: default_connect_timeout(),
+            stall_timeout: default_stall_timeout(),
+        }
+    }
+
+    /// The options sources take.
+    pub fn source_options(&self) -> SourceOptions {
+        SourceOptions {
+            transport: self.transport,
+            connect_timeout: Duration::from_secs_f64(self.connect_timeout),
+            stall_timeout: Duration::from_secs_f64(self.stall_timeout),
+        }
+    }
 }
 
 /// RTSP transport choice.
@@ -224,6 +263,14 @@ impl StreamConfig {
     /// Checks the source URL and the options; the error names the key.
     pub fn validate(&self) -> Result<(), (String, String)> {
         SourceSpec::parse(&self.source).map_err(|e| ("source".to_string(), e.to_string()))?;
+        for (key, v) in [
+            ("connect_timeout", self.connect_timeout),
+            ("stall_timeout", self.stall_timeout),
+        ] {
+            if !(v.is_finite() && (0.1..=3600.0).contains(&v)) {
+                return Err((key.into(), format!("{v} is outside 0.1..=3600 seconds")));
+            }
+        }
         if !(1..=8).contains(&self.orientation) {
             return Err((
                 "orientation".into(),

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sluice::config::{Config, StreamConfig, Transport};
 use sluice::hub::{HlsSettings, Hub};
+use sluice::source::SourceOptions;
 use tracing::info;
 
 #[derive(Parser)]
@@ -32,6 +33,24 @@ enum Command {
         #[arg(long)]
         listen: Option<SocketAddr>,
     },
+    /// Connect to a source, print its tracks and codecs, and exit (non-zero on failure).
+    Probe {
+        /// Source URL: rtsp://[user:pass@]host/path, file:///path.mp4 or builtin:demo.
+        url: String,
+        /// RTSP transport.
+        #[arg(long, value_enum, default_value = "auto")]
+        transport: TransportArg,
+        /// Seconds allowed for connecting.
+        #[arg(long, default_value_t = 30.0)]
+        timeout: f64,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TransportArg {
+    Auto,
+    Tcp,
+    Udp,
 }
 
 #[tokio::main]
@@ -45,6 +64,40 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve { config, listen } => serve(config, listen).await,
+        Command::Probe {
+            url,
+            transport,
+            timeout,
+        } => probe(&url, transport, timeout).await,
+    }
+}
+
+async fn probe(url: &str, transport: TransportArg, timeout: f64) -> anyhow::Result<()> {
+    if !(timeout.is_finite() && timeout > 0.0) {
+        anyhow::bail!("--timeout must be a positive number of seconds");
+    }
+    let options = SourceOptions {
+        transport: match transport {
+            TransportArg::Auto => Transport::Auto,
+            TransportArg::Tcp => Transport::Tcp,
+            TransportArg::Udp => Transport::Udp,
+        },
+        connect_timeout: std::time::Duration::from_secs_f64(timeout),
+        ..SourceOptions::default()
+    };
+    match sluice::probe::probe(url, &options).await {
+        Ok(text) => {
+            print!("{text}");
+            Ok(())
+        }
+        Err(e) => {
+            let kind = serde_json::to_value(e.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            eprintln!("error ({kind}): {e}");
+            std::process::exit(2);
+        }
     }
 }
 
@@ -83,10 +136,8 @@ fn demo_config() -> Config {
     config.streams.insert(
         "demo".to_string(),
         StreamConfig {
-            source: "builtin:demo".to_string(),
-            transport: Transport::Auto,
             preload: true,
-            orientation: 1,
+            ..StreamConfig::new("builtin:demo")
         },
     );
     config

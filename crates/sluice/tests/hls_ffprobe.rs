@@ -9,23 +9,6 @@ use common::*;
 const VIDEO_FPS: f64 = 25.0;
 const AUDIO_FRAMES_PER_SEC: f64 = 48000.0 / 1024.0;
 
-/// Fetches the playlist until it lists at least `n` complete segments, parking on the next
-/// segment (the server answers when it completes) instead of sleeping.
-fn wait_for_segments(base: &str, n: usize) -> String {
-    loop {
-        let r = get(&format!("{base}playlist.m3u8"));
-        assert_eq!(r.status, 200, "playlist: {}", r.text());
-        let text = r.text();
-        let pl = parse_playlist(&text);
-        if pl.segments.len() >= n {
-            return text;
-        }
-        let next = pl.segments.last().map_or(pl.media_sequence, |s| s.0 + 1);
-        let s = get(&format!("{base}segment/{next}.m4s"));
-        assert_eq!(s.status, 200, "segment {next} never completed");
-    }
-}
-
 #[test]
 fn demo_stream_is_served_and_decodes_over_http() {
     let server = Server::start(&[]);

@@ -84,8 +84,9 @@ async fn run_once(
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), SourceError> {
     let spec = stream.spec.clone();
+    let options = stream.config.source_options();
     let (mut source, tracks) = tokio::select! {
-        r = Source::open(&spec) => r?,
+        r = Source::open(&spec, &options) => r?,
         _ = stop.changed() => return Ok(()),
     };
     pipeline

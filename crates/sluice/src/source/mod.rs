@@ -5,13 +5,18 @@
 //! a typed [`ErrorKind`] so the API can tell a user what to fix.
 
 mod file;
+pub mod rtsp;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sluice_media::{Frame, Track};
 
 pub use file::FileSource;
+pub use rtsp::{RtspSource, RtspUrl};
+
+use crate::config::Transport;
 
 /// The bundled demo clip: H.264 640×360 25 fps with a 1 s GOP, AAC-LC mono 48 kHz, 9.6 s.
 pub const DEMO_CLIP: &[u8] = include_bytes!("../../assets/demo.mp4");
@@ -23,6 +28,8 @@ pub enum SourceSpec {
     Demo,
     /// `file:///path/to/clip.mp4`: an MP4 file, looped in real time.
     File(PathBuf),
+    /// `rtsp://[user:pass@]host[:port]/path`: a camera.
+    Rtsp(RtspUrl),
 }
 
 impl SourceSpec {
@@ -44,10 +51,19 @@ impl SourceSpec {
                     format!("{source:?} is not an absolute file path"),
                 )
             }),
+            "rtsp" => RtspUrl::new(url).map(SourceSpec::Rtsp),
+            "rtsps" => Err(SourceError::new(
+                ErrorKind::InvalidUrl,
+                format!(
+                    "{:?}: rtsps:// (RTSP over TLS) is not supported yet (the RTSP client, retina, \
+                     has no TLS); use the camera's rtsp:// URL on a trusted network",
+                    redact(source)
+                ),
+            )),
             other => Err(SourceError::new(
                 ErrorKind::InvalidUrl,
                 format!(
-                    "unsupported source scheme {other:?} in {:?}: use file:// or builtin:demo",
+                    "unsupported source scheme {other:?} in {:?}: use rtsp://, file:// or builtin:demo",
                     redact(source)
                 ),
             )),
@@ -77,6 +93,8 @@ pub enum ErrorKind {
     InvalidData,
     /// The source ended.
     Ended,
+    /// The camera refused the requested RTP transport (RTSP 461).
+    TransportRefused,
 }
 
 /// A source failure: a typed cause and a message a user can act on (never with credentials).
@@ -110,16 +128,46 @@ pub enum SourceEvent {
     Tracks(Vec<Track>),
 }
 
+/// How to connect: per-stream options that matter to network sources.
+#[derive(Clone, Copy, Debug)]
+pub struct SourceOptions {
+    /// RTSP transport.
+    pub transport: Transport,
+    /// Bound on the whole connection handshake (RTSP DESCRIBE/SETUP/PLAY).
+    pub connect_timeout: Duration,
+    /// A run ends when no frame arrives for this long.
+    pub stall_timeout: Duration,
+}
+
+impl Default for SourceOptions {
+    fn default() -> Self {
+        SourceOptions {
+            transport: Transport::Auto,
+            connect_timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
 /// An open source.
 pub enum Source {
     /// A looped MP4 file.
     File(FileSource),
+    /// An RTSP camera.
+    Rtsp(Box<RtspSource>),
 }
 
 impl Source {
     /// Opens the source and returns it with its tracks.
-    pub async fn open(spec: &SourceSpec) -> Result<(Source, Vec<Track>), SourceError> {
+    pub async fn open(
+        spec: &SourceSpec,
+        options: &SourceOptions,
+    ) -> Result<(Source, Vec<Track>), SourceError> {
         match spec {
+            SourceSpec::Rtsp(url) => {
+                let (source, tracks) = RtspSource::open(url, options).await?;
+                Ok((Source::Rtsp(Box::new(source)), tracks))
+            }
             SourceSpec::Demo => {
                 let file = file::demo_file()?;
                 let tracks = file.tracks.clone();
@@ -137,6 +185,7 @@ impl Source {
     pub async fn next(&mut self) -> Result<SourceEvent, SourceError> {
         match self {
             Source::File(f) => f.next().await,
+            Source::Rtsp(r) => r.next().await,
         }
     }
 }

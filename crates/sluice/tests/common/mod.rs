@@ -335,3 +335,134 @@ pub fn write_vod_playlist(dir: &Path, base: &str, live: &str) -> std::path::Path
     std::fs::write(&path, out).expect("write vod playlist");
     path
 }
+
+/// A real RTSP camera: GStreamer's gst-rtsp-server (`tests/fixtures/rtsp_server.py`), on a
+/// port the OS picks. It stops when dropped (its stdin closes) or when killed.
+pub struct Camera {
+    child: Child,
+    /// `rtsp://127.0.0.1:PORT/stream`.
+    pub url: String,
+}
+
+impl Camera {
+    /// Starts the fixture with extra arguments (`--codec h265`, `--auth digest:u:p`, …).
+    pub fn start(args: &[&str]) -> Camera {
+        require_tool("gst-launch-1.0");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rtsp_server.py");
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(script)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the RTSP fixture (needs Debian's /usr/bin/python3 with gi)");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("READY ") {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(PATIENCE)
+            .expect("the RTSP fixture did not become ready");
+        Camera { child, url }
+    }
+
+    /// The URL with credentials inserted.
+    pub fn url_with(&self, user: &str, pass: &str) -> String {
+        self.url
+            .replacen("rtsp://", &format!("rtsp://{user}:{pass}@"), 1)
+    }
+
+    /// Kills the server abruptly, as a camera losing power.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Camera {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Writes a config file with the given YAML and returns its path (inside `dir`).
+pub fn write_config(dir: &Path, yaml: &str) -> std::path::PathBuf {
+    let path = dir.join("sluice.yaml");
+    std::fs::write(&path, yaml).expect("write config");
+    path
+}
+
+/// `GET /api/streams/{name}` as JSON.
+pub fn stream_info(server: &Server, name: &str) -> serde_json::Value {
+    let r = get(&server.url(&format!("/api/streams/{name}")));
+    assert_eq!(r.status, 200, "{}", r.text());
+    serde_json::from_slice(&r.body).expect("json")
+}
+
+/// Waits (bounded by [`PATIENCE`]) until the stream's API state satisfies `ok`, checking
+/// every 50 ms; returns the state that did.
+pub fn wait_for_state(
+    server: &Server,
+    name: &str,
+    ok: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let info = stream_info(server, name);
+        if ok(&info) {
+            return info;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stream {name} never reached the expected state: {info}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Fetches the playlist until it lists at least `n` complete segments, parking on the next
+/// segment (the server answers when it completes) instead of sleeping.
+pub fn wait_for_segments(base: &str, n: usize) -> String {
+    loop {
+        let r = get(&format!("{base}playlist.m3u8"));
+        assert_eq!(r.status, 200, "playlist: {}", r.text());
+        let text = r.text();
+        let pl = parse_playlist(&text);
+        if pl.segments.len() >= n {
+            return text;
+        }
+        let next = pl.segments.last().map_or(pl.media_sequence, |s| s.0 + 1);
+        let s = get(&format!("{base}segment/{next}.m4s"));
+        assert_eq!(s.status, 200, "segment {next} never completed");
+    }
+}
+
+/// Waits for `n` complete segments, then has ffprobe decode exactly them over HTTP and checks
+/// the three things that matter: success, no warnings, and every frame of the media there.
+/// Returns the playlist and the probe.
+pub fn decode_window(base: &str, n: usize, fps: f64, video_codec: &str) -> (String, Probe) {
+    let live = wait_for_segments(base, n);
+    let playlist = parse_playlist(&live);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vod = write_vod_playlist(dir.path(), base, &live);
+    let probe = ffprobe(vod.to_str().expect("utf-8 path"), &[]);
+    assert!(probe.success, "ffprobe failed: {:?}", probe.warnings);
+    assert!(
+        probe.warnings.is_empty(),
+        "ffprobe warnings: {:?}",
+        probe.warnings
+    );
+    let media: f64 = playlist.segments.iter().map(|s| s.1).sum();
+    assert_eq!(
+        probe.frames_of(video_codec),
+        (media * fps).round() as u64,
+        "{video_codec} frames for {media} s of media"
+    );
+    (live, probe)
+}

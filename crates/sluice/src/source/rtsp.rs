@@ -1,0 +1,533 @@
+//! The RTSP source, on retina: H.264/H.265 video and AAC audio over TCP or UDP.
+//!
+//! retina handles the long tail of camera quirks; this module adds what it leaves to callers:
+//! handshake and stall timeouts, TCP→UDP fallback, typed errors, and the mapping of retina's
+//! frames onto [`Frame`]s. Credentials come from the URL but travel only in retina's
+//! `SessionOptions::creds`; the URL handed to retina and every message carry none.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use retina::client::{
+    Credentials, Demuxed, PlayOptions, Session, SessionOptions, SetupOptions, TcpTransportOptions,
+    Transport as RetinaTransport, UdpTransportOptions,
+};
+use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParametersCodec};
+use sluice_media::{Codec, Frame, Track};
+use tracing::{debug, info, warn};
+use url::Url;
+
+use super::{ErrorKind, SourceError, SourceEvent, SourceOptions};
+use crate::config::Transport;
+
+/// An RTSP URL split into the credential-free URL retina connects to and the credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RtspUrl {
+    /// The URL without user info.
+    pub url: Url,
+    /// Percent-decoded user and password, if the URL had them.
+    pub credentials: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for RtspUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RtspUrl")
+            .field("url", &self.url.as_str())
+            .field("credentials", &self.credentials.as_ref().map(|_| "****"))
+            .finish()
+    }
+}
+
+impl RtspUrl {
+    /// Splits a parsed `rtsp://` URL.
+    pub fn new(mut url: Url) -> Result<RtspUrl, SourceError> {
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(SourceError::new(
+                ErrorKind::InvalidUrl,
+                "RTSP URL has no host",
+            ));
+        }
+        let decode = |s: &str| {
+            percent_decode(s).ok_or_else(|| {
+                SourceError::new(
+                    ErrorKind::InvalidUrl,
+                    "RTSP URL credentials are not valid percent-encoded UTF-8",
+                )
+            })
+        };
+        let credentials = if url.username().is_empty() && url.password().is_none() {
+            None
+        } else {
+            let user = decode(url.username())?;
+            let pass = decode(url.password().unwrap_or(""))?;
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            Some((user, pass))
+        };
+        Ok(RtspUrl { url, credentials })
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A playing RTSP session.
+pub struct RtspSource {
+    demuxed: Demuxed,
+    /// retina stream index → our track index.
+    map: Vec<Option<usize>>,
+    tracks: Vec<Track>,
+    pending: VecDeque<SourceEvent>,
+    stall_timeout: Duration,
+    /// Frame rate from the video parameters, when the camera states it.
+    pub frame_rate: Option<f64>,
+}
+
+impl RtspSource {
+    /// Connects (DESCRIBE, SETUP, PLAY) within the handshake timeout, falling back from TCP to
+    /// UDP under `Transport::Auto` when the camera refuses interleaved TCP.
+    pub async fn open(
+        url: &RtspUrl,
+        options: &SourceOptions,
+    ) -> Result<(RtspSource, Vec<Track>), SourceError> {
+        let attempt = |transport| async move {
+            tokio::time::timeout(options.connect_timeout, connect(url, transport, options))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(SourceError::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "no answer to DESCRIBE/SETUP/PLAY within {} s: check that the camera is up and the URL is right",
+                            options.connect_timeout.as_secs_f64()
+                        ),
+                    ))
+                })
+        };
+        match options.transport {
+            Transport::Tcp => attempt(Tcp).await,
+            Transport::Udp => attempt(Udp).await,
+            Transport::Auto => match attempt(Tcp).await {
+                Err(e) if e.kind == ErrorKind::TransportRefused => {
+                    info!("camera refused RTSP over TCP; falling back to UDP");
+                    attempt(Udp).await
+                }
+                other => other,
+            },
+        }
+    }
+
+    /// The next frame; an error after `stall_timeout` without one.
+    pub async fn next(&mut self) -> Result<SourceEvent, SourceError> {
+        if let Some(event) = self.pending.pop_front() {
+            return Ok(event);
+        }
+        loop {
+            let item = tokio::time::timeout(self.stall_timeout, self.demuxed.next())
+                .await
+                .map_err(|_| {
+                    SourceError::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "no frame from the camera for {} s",
+                            self.stall_timeout.as_secs_f64()
+                        ),
+                    )
+                })?;
+            let item = match item {
+                None => {
+                    return Err(SourceError::new(
+                        ErrorKind::Ended,
+                        "the camera ended the RTSP session",
+                    ));
+                }
+                Some(Err(e)) => return Err(map_error(&e)),
+                Some(Ok(item)) => item,
+            };
+            if let Some(event) = self.convert(item)? {
+                return Ok(event);
+            }
+        }
+    }
+
+    /// Maps a retina item to an event; parameter changes queue a `Tracks` event first.
+    fn convert(&mut self, item: CodecItem) -> Result<Option<SourceEvent>, SourceError> {
+        match item {
+            CodecItem::VideoFrame(frame) => {
+                let Some(track) = self.map.get(frame.stream_id()).copied().flatten() else {
+                    return Ok(None);
+                };
+                if frame.loss() > 0 {
+                    debug!(lost = frame.loss(), "RTP packets lost before a video frame");
+                }
+                let new_parameters = frame.has_new_parameters();
+                let ts = frame.timestamp().elapsed();
+                let retina_keyframe = frame.is_random_access_point();
+                let data = Bytes::from(frame.into_data());
+                // Quirk: retina flags only IDR pictures as random access points in H.265, but
+                // CRA and BLA pictures are IRAPs too; x265 (open GOP) and some cameras send
+                // CRA keyframes, which would otherwise never start a segment.
+                let keyframe = retina_keyframe
+                    || (self.tracks[track].codec() == Codec::H265 && has_h265_irap(&data));
+                let out = Frame {
+                    track,
+                    dts: ts,
+                    pts: ts,
+                    duration: None,
+                    keyframe,
+                    data,
+                };
+                if new_parameters {
+                    let stream = &self.demuxed.streams()[self.stream_of(track)];
+                    if let Some(ParametersRef::Video(params)) = stream.parameters() {
+                        let (t, rate) = video_track(params, stream.clock_rate_hz())?;
+                        self.tracks[track] = t;
+                        self.frame_rate = rate.or(self.frame_rate);
+                        info!(codec = %self.tracks[track].codec_string(), "video parameters changed");
+                        self.pending.push_back(SourceEvent::Frame(out));
+                        return Ok(Some(SourceEvent::Tracks(self.tracks.clone())));
+                    }
+                }
+                Ok(Some(SourceEvent::Frame(out)))
+            }
+            CodecItem::AudioFrame(frame) => {
+                let Some(track) = self.map.get(frame.stream_id()).copied().flatten() else {
+                    return Ok(None);
+                };
+                let ts = frame.timestamp().elapsed();
+                Ok(Some(SourceEvent::Frame(Frame {
+                    track,
+                    dts: ts,
+                    pts: ts,
+                    duration: Some(frame.frame_length().get()),
+                    keyframe: true,
+                    data: Bytes::copy_from_slice(frame.data()),
+                })))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn stream_of(&self, track: usize) -> usize {
+        self.map.iter().position(|t| *t == Some(track)).unwrap_or(0)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Proto {
+    Tcp,
+    Udp,
+}
+use Proto::{Tcp, Udp};
+
+async fn connect(
+    url: &RtspUrl,
+    proto: Proto,
+    options: &SourceOptions,
+) -> Result<(RtspSource, Vec<Track>), SourceError> {
+    let creds = url.credentials.as_ref().map(|(u, p)| Credentials {
+        username: u.clone(),
+        password: p.clone(),
+    });
+    let session_options = SessionOptions::default()
+        .creds(creds)
+        .user_agent(format!("Sluice/{}", env!("CARGO_PKG_VERSION")));
+    let mut session = Session::describe(url.url.clone(), session_options)
+        .await
+        .map_err(|e| map_error(&e))?;
+
+    let mut video = None;
+    let mut audio = None;
+    for (i, stream) in session.streams().iter().enumerate() {
+        match (stream.media(), stream.encoding_name()) {
+            ("video", "h264" | "h265") if video.is_none() => video = Some(i),
+            ("audio", "mpeg4-generic") if audio.is_none() => audio = Some(i),
+            ("video", other) if video.is_none() => {
+                warn!("ignoring video track with unsupported codec {other:?}");
+            }
+            ("audio", other) => {
+                info!(
+                    "dropping audio track with codec {other:?}: only AAC can be remuxed to HLS; video keeps flowing"
+                );
+            }
+            _ => {}
+        }
+    }
+    let Some(video) = video else {
+        let found: Vec<String> = session
+            .streams()
+            .iter()
+            .map(|s| format!("{}/{}", s.media(), s.encoding_name()))
+            .collect();
+        return Err(SourceError::new(
+            ErrorKind::UnsupportedCodec,
+            format!(
+                "no H.264 or H.265 video track (the camera offers: {}); set the camera's stream to H.264 or H.265",
+                found.join(", ")
+            ),
+        ));
+    };
+    let transport = match proto {
+        Tcp => RetinaTransport::Tcp(TcpTransportOptions::default()),
+        Udp => RetinaTransport::Udp(UdpTransportOptions::default()),
+    };
+    for i in std::iter::once(video).chain(audio) {
+        let setup = SetupOptions::default()
+            .transport(transport.clone())
+            .frame_format(FrameFormat::MP4);
+        session.setup(i, setup).await.map_err(|e| {
+            let mapped = map_error(&e);
+            // 461 Unsupported Transport: the camera wants another transport.
+            if e.status_code() == Some(461) {
+                SourceError::new(ErrorKind::TransportRefused, mapped.message)
+            } else {
+                mapped
+            }
+        })?;
+    }
+    let playing = session
+        .play(PlayOptions::default())
+        .await
+        .map_err(|e| map_error(&e))?;
+    let demuxed = playing.demuxed().map_err(|e| map_error(&e))?;
+
+    let mut map = vec![None; demuxed.streams().len()];
+    map[video] = Some(0);
+    if let Some(a) = audio {
+        map[a] = Some(1);
+    }
+    let mut source = RtspSource {
+        demuxed,
+        map,
+        tracks: Vec::new(),
+        pending: VecDeque::new(),
+        stall_timeout: options.stall_timeout,
+        frame_rate: None,
+    };
+    // Video parameters are usually known from the SDP; some cameras only send them in band,
+    // so wait for the first frame that carries them.
+    let mut early = Vec::new();
+    let video_params = loop {
+        let stream = &source.demuxed.streams()[video];
+        if let Some(ParametersRef::Video(p)) = stream.parameters() {
+            break video_track(p, stream.clock_rate_hz())?;
+        }
+        let item = tokio::time::timeout(options.stall_timeout, source.demuxed.next())
+            .await
+            .map_err(|_| {
+                SourceError::new(
+                    ErrorKind::Timeout,
+                    "the camera sent no video parameters (SPS/PPS) in time",
+                )
+            })?;
+        match item {
+            Some(Ok(item)) => early.push(item),
+            Some(Err(e)) => return Err(map_error(&e)),
+            None => {
+                return Err(SourceError::new(
+                    ErrorKind::Ended,
+                    "the camera ended the session before sending video",
+                ));
+            }
+        }
+    };
+    source.frame_rate = video_params.1;
+    source.tracks.push(video_params.0);
+    if let Some(a) = audio {
+        let stream = &source.demuxed.streams()[a];
+        match stream.parameters() {
+            Some(ParametersRef::Audio(p)) => {
+                match Track::aac(Bytes::copy_from_slice(p.extra_data())) {
+                    Ok(t) => source.tracks.push(t),
+                    Err(e) => {
+                        warn!("dropping AAC track: {e}");
+                        source.map[a] = None;
+                    }
+                }
+            }
+            _ => {
+                warn!("dropping AAC track without an AudioSpecificConfig");
+                source.map[a] = None;
+            }
+        }
+    }
+    // Items that arrived while waiting for parameters are replayed in order (their parameters
+    // are the ones just read, so no Tracks event is needed for them).
+    for item in early {
+        if let Some(event) = source.convert(item)? {
+            match event {
+                SourceEvent::Tracks(_) => {}
+                other => source.pending.push_back(other),
+            }
+        }
+    }
+    let tracks = source.tracks.clone();
+    Ok((source, tracks))
+}
+
+/// Whether a length-prefixed H.265 access unit holds an IRAP picture (NAL unit types 16..=23:
+/// BLA, IDR, CRA).
+fn has_h265_irap(au: &[u8]) -> bool {
+    let mut pos = 0usize;
+    while let Some(len) = au.get(pos..pos + 4) {
+        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        if let Some(&header) = au.get(pos + 4)
+            && (16..=23).contains(&((header >> 1) & 0x3f))
+        {
+            return true;
+        }
+        pos = pos.saturating_add(4).saturating_add(len);
+    }
+    false
+}
+
+/// A [`Track`] (and the stated frame rate) from retina's video parameters.
+fn video_track(
+    params: &retina::codec::VideoParameters,
+    clock_rate: u32,
+) -> Result<(Track, Option<f64>), SourceError> {
+    let (w, h) = params.pixel_dimensions();
+    let (w, h) = (
+        u16::try_from(w).unwrap_or(u16::MAX),
+        u16::try_from(h).unwrap_or(u16::MAX),
+    );
+    let config = Bytes::copy_from_slice(params.extra_data());
+    let track = match params.codec_params() {
+        VideoParametersCodec::H264 { .. } => Track::h264(config, clock_rate, w, h),
+        VideoParametersCodec::H265 { .. } => Track::h265(config, clock_rate, w, h),
+        _ => {
+            return Err(SourceError::new(
+                ErrorKind::UnsupportedCodec,
+                "video codec cannot be remuxed to HLS",
+            ));
+        }
+    }
+    .map_err(|e| {
+        SourceError::new(
+            ErrorKind::InvalidData,
+            format!("camera video parameters: {e}"),
+        )
+    })?;
+    let rate = params
+        .frame_rate()
+        .filter(|&(num, _)| num > 0)
+        .map(|(num, den)| f64::from(den) / f64::from(num));
+    Ok((track, rate))
+}
+
+/// Maps a retina error to a typed cause with a message a user can act on. retina's messages
+/// carry connection context on later lines; only the first line is kept.
+fn map_error(e: &retina::Error) -> SourceError {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("RTSP error").to_string();
+    if let Some(status) = e.status_code() {
+        let (kind, hint) = match status {
+            401 => (
+                ErrorKind::Unauthorized,
+                "the camera rejected the credentials: check the user and password in the URL",
+            ),
+            403 => (ErrorKind::Unauthorized, "the camera forbids this user"),
+            404 => (
+                ErrorKind::NotFound,
+                "the camera has no stream at this path: check the URL's path",
+            ),
+            461 => (
+                ErrorKind::TransportRefused,
+                "the camera refused the transport",
+            ),
+            _ => (ErrorKind::InvalidData, "the camera answered with an error"),
+        };
+        return SourceError::new(kind, format!("{hint} ({first})"));
+    }
+    // retina's error is opaque beyond the status code: classify by its message.
+    let lower = first.to_ascii_lowercase();
+    if lower.contains("connection refused") {
+        SourceError::new(
+            ErrorKind::Refused,
+            format!("connection refused: nothing listens on the camera's RTSP port ({first})"),
+        )
+    } else if lower.contains("timed out") {
+        SourceError::new(
+            ErrorKind::Timeout,
+            format!("the camera timed out ({first})"),
+        )
+    } else if lower.starts_with("unable to connect") {
+        SourceError::new(
+            ErrorKind::Unreachable,
+            format!("camera unreachable: check the host name and the network ({first})"),
+        )
+    } else if lower.contains("reading from rtsp peer")
+        || lower.contains("writing to rtsp peer")
+        || lower.contains("eof")
+        || lower.contains("reset")
+    {
+        SourceError::new(
+            ErrorKind::Ended,
+            format!("connection to the camera lost ({first})"),
+        )
+    } else {
+        SourceError::new(ErrorKind::InvalidData, first)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_h265_irap_pictures() {
+        // [prefix SEI (39), CRA (21)] is a keyframe; [TRAIL_R (1)] is not; truncated input is
+        // handled.
+        assert!(has_h265_irap(&[
+            0,
+            0,
+            0,
+            2,
+            39 << 1,
+            1,
+            0,
+            0,
+            0,
+            2,
+            21 << 1,
+            1
+        ]));
+        assert!(!has_h265_irap(&[0, 0, 0, 2, 1 << 1, 1]));
+        assert!(!has_h265_irap(&[0, 0, 0, 9, 1 << 1]));
+        assert!(!has_h265_irap(&[0xff, 0xff, 0xff, 0xff]));
+        assert!(!has_h265_irap(&[]));
+    }
+
+    #[test]
+    fn splits_and_decodes_credentials() {
+        let u =
+            RtspUrl::new(Url::parse("rtsp://ad%40min:p%3Ass%20w@cam.local:8554/s1?x=1").unwrap())
+                .unwrap();
+        assert_eq!(u.url.as_str(), "rtsp://cam.local:8554/s1?x=1");
+        assert_eq!(
+            u.credentials,
+            Some(("ad@min".to_string(), "p:ss w".to_string()))
+        );
+        assert!(!format!("{u:?}").contains("ss w"));
+        let u = RtspUrl::new(Url::parse("rtsp://cam/s").unwrap()).unwrap();
+        assert_eq!(u.credentials, None);
+        let u = RtspUrl::new(Url::parse("rtsp://user@cam/s").unwrap()).unwrap();
+        assert_eq!(u.credentials, Some(("user".into(), String::new())));
+        assert!(RtspUrl::new(Url::parse("rtsp://u:%ff@cam/s").unwrap()).is_err());
+    }
+}
