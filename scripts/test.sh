@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
 # Runs Sluice's whole test suite, installing the real peers the tests drive when missing:
-# ffmpeg/ffprobe (Debian packages). Safe to run repeatedly; installs nothing already present.
+# ffmpeg/ffprobe, and GStreamer's RTSP server with its Python bindings (Debian packages).
+# Safe to run repeatedly; installs nothing already present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
+# The RTSP camera fixture: gst-rtsp-server through PyGObject, under Debian's python3.
+if ! /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer" >/dev/null 2>&1 \
+   || ! gst-inspect-1.0 x264enc >/dev/null 2>&1 || ! gst-inspect-1.0 x265enc >/dev/null 2>&1 \
+   || ! gst-inspect-1.0 avenc_aac >/dev/null 2>&1; then
+  need_apt+=(gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+             gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp
+             gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0 gir1.2-gstreamer-1.0
+             gir1.2-gst-plugins-base-1.0)
+fi
 if ((${#need_apt[@]})); then
   echo "installing: ${need_apt[*]}"
   SUDO=""

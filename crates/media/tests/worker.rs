@@ -360,3 +360,48 @@ fn ring_keeps_sequence_numbers_across_runs_and_marks_the_restart() {
         (60 * TICKS) as u64
     );
 }
+
+#[test]
+fn parameter_change_starts_a_new_segment_with_a_new_init_and_a_discontinuity() {
+    let mut p = pipeline();
+    let first = video_track();
+    p.start_run(std::slice::from_ref(&first)).unwrap();
+    let mut events = Vec::new();
+    for i in 0..30 {
+        p.push(video(i), now(), &mut events);
+    }
+    // New SPS: a different resolution.
+    let avcc = avc::avcc_from_parameter_sets(&[0x67, 0x42, 0xc0, 0x1f], &[0x68, 0xce]).unwrap();
+    let second = Track::h264(Bytes::from(avcc), 90_000, 1280, 720).unwrap();
+    p.update_tracks(std::slice::from_ref(&second), &mut events)
+        .unwrap();
+    // The same parameters again change nothing.
+    let before = events.len();
+    p.update_tracks(std::slice::from_ref(&second), &mut events)
+        .unwrap();
+    assert_eq!(events.len(), before);
+    // The camera sends a keyframe with the new parameters.
+    for i in 30..60 {
+        let mut f = video(i);
+        f.keyframe = i == 30 || i % FPS == 0;
+        p.push(f, now(), &mut events);
+    }
+    p.finish(&mut events);
+    let starts: Vec<(u64, bool, u16)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::SegmentStart {
+                init,
+                discontinuity,
+                ..
+            } => Some((init.id, *discontinuity, init.tracks[0].width())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(starts, [(0, false, 480), (0, false, 480), (1, true, 1280)]);
+    // Nothing is lost: frames 0..30 under the old init, 30..60 under the new one.
+    assert_eq!(video_timeline(&events).len(), 60);
+    // The segment in progress ends at the change (0.5 s); the next runs from frame 30 to the
+    // end (keyframes at 36 and 48 come before the 1.9 s minimum).
+    assert_eq!(segment_durations(&events), [2.0, 0.5, 2.5]);
+}
