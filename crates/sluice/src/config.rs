@@ -67,6 +67,10 @@ pub struct HlsConfig {
     pub idle_timeout: f64,
     /// A timestamp jump larger than this many seconds is rebased and marked as a discontinuity.
     pub max_timestamp_gap: f64,
+    /// After a failed run, the restart delay grows by this many seconds per consecutive failure.
+    pub restart_increment: f64,
+    /// A run that lasted longer than this many seconds resets the restart delay.
+    pub restart_reset: f64,
 }
 
 impl Default for HlsConfig {
@@ -78,6 +82,8 @@ impl Default for HlsConfig {
             segments: 7,
             idle_timeout: 300.0,
             max_timestamp_gap: 10.0,
+            restart_increment: 10.0,
+            restart_reset: 300.0,
         }
     }
 }
@@ -136,6 +142,7 @@ impl StreamConfig {
             transport: self.transport,
             connect_timeout: Duration::from_secs_f64(self.connect_timeout),
             stall_timeout: Duration::from_secs_f64(self.stall_timeout),
+            session_group: None,
         }
     }
 }
@@ -240,6 +247,8 @@ impl HlsConfig {
         range("part_duration", self.part_duration, 0.1, 2.0)?;
         range("idle_timeout", self.idle_timeout, 1.0, 86_400.0)?;
         range("max_timestamp_gap", self.max_timestamp_gap, 1.0, 3600.0)?;
+        range("restart_increment", self.restart_increment, 0.0, 3600.0)?;
+        range("restart_reset", self.restart_reset, 0.0, 86_400.0)?;
         if self.part_duration > self.segment_duration {
             return Err((
                 "hls.part_duration".into(),

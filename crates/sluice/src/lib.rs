@@ -8,6 +8,7 @@ pub mod api;
 pub mod config;
 pub mod hls;
 pub mod hub;
+pub mod metrics;
 pub mod probe;
 pub mod server;
 pub mod source;

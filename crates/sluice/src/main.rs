@@ -126,7 +126,13 @@ async fn serve(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> anyh
     if config_path.is_none() {
         println!("Demo stream API: http://{addr}/api/streams");
     }
-    sluice::server::serve(listener, hub, shutdown_signal()).await?;
+    sluice::server::serve(
+        listener,
+        hub,
+        config.server.api_token.clone(),
+        shutdown_signal(),
+    )
+    .await?;
     info!("shut down cleanly");
     Ok(())
 }

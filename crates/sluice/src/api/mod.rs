@@ -1,22 +1,56 @@
 //! The REST API under `/api/streams`: JSON in, JSON out, errors as `{"error": "..."}`.
+//!
+//! When `server.api_token` is set, every call needs `Authorization: Bearer <token>`; HLS URLs
+//! stay capability URLs (the token in their path) and are not affected.
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::hub::{Hub, Status, Stream};
+use crate::config::StreamConfig;
+use crate::hub::{Hub, HubError, OutputKind, Status, Stream, token::tokens_equal};
 
-/// The API routes.
-pub fn routes() -> Router<Arc<Hub>> {
-    Router::new()
-        .route("/api/streams", get(list))
-        .route("/api/streams/{name}", get(show))
-        .route("/api/streams/{name}/hls", post(hls_url))
+/// The API routes, behind the bearer-token check when `api_token` is set.
+pub fn routes(api_token: Option<String>) -> Router<Arc<Hub>> {
+    let router = Router::new()
+        .route("/api/streams", get(list).post(create))
+        .route(
+            "/api/streams/{name}",
+            get(show).delete(remove).patch(update),
+        )
+        .route("/api/streams/{name}/hls", post(hls_url));
+    match api_token {
+        Some(token) => {
+            let token = Arc::new(token);
+            router.layer(axum::middleware::from_fn(move |req, next| {
+                require_bearer(Arc::clone(&token), req, next)
+            }))
+        }
+        None => router,
+    }
+}
+
+async fn require_bearer(token: Arc<String>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match presented {
+        Some(p) if tokens_equal(p.trim(), &token) => next.run(req).await,
+        Some(_) => ApiError(StatusCode::UNAUTHORIZED, "invalid API token".into()).into_response(),
+        None => ApiError(
+            StatusCode::UNAUTHORIZED,
+            "missing API token: send Authorization: Bearer <server.api_token>".into(),
+        )
+        .into_response(),
+    }
 }
 
 /// An API error: a status and a message.
@@ -24,12 +58,29 @@ pub struct ApiError(StatusCode, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+        let mut response = (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response();
+        if self.0 == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static"));
+        }
+        response
+    }
+}
+
+impl From<HubError> for ApiError {
+    fn from(e: HubError) -> Self {
+        let status = match e {
+            HubError::Exists(_) => StatusCode::CONFLICT,
+            HubError::NotFound(_) => StatusCode::NOT_FOUND,
+            HubError::Invalid(_) => StatusCode::BAD_REQUEST,
+        };
+        ApiError(status, e.to_string())
     }
 }
 
 fn not_found(name: &str) -> ApiError {
-    ApiError(StatusCode::NOT_FOUND, format!("no stream named {name:?}"))
+    HubError::NotFound(name.to_string()).into()
 }
 
 /// A stream as the API shows it.
@@ -40,10 +91,45 @@ pub struct StreamInfo {
     #[serde(flatten)]
     status: Status,
     codecs: Option<String>,
-    outputs: Vec<&'static str>,
+    outputs: Vec<OutputKind>,
     viewers: u64,
-    preload: bool,
-    orientation: u8,
+    options: StreamOptions,
+}
+
+/// The options of a stream entry (everything but `source`), as in the config file.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamOptions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    transport: Option<crate::config::Transport>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    preload: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    orientation: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    connect_timeout: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stall_timeout: Option<f64>,
+}
+
+impl StreamOptions {
+    fn of(c: &StreamConfig) -> Self {
+        StreamOptions {
+            transport: Some(c.transport),
+            preload: Some(c.preload),
+            orientation: Some(c.orientation),
+            connect_timeout: Some(c.connect_timeout),
+            stall_timeout: Some(c.stall_timeout),
+        }
+    }
+
+    fn apply(self, c: &mut StreamConfig) {
+        c.transport = self.transport.unwrap_or(c.transport);
+        c.preload = self.preload.unwrap_or(c.preload);
+        c.orientation = self.orientation.unwrap_or(c.orientation);
+        c.connect_timeout = self.connect_timeout.unwrap_or(c.connect_timeout);
+        c.stall_timeout = self.stall_timeout.unwrap_or(c.stall_timeout);
+    }
 }
 
 fn info(stream: &Stream) -> StreamInfo {
@@ -52,14 +138,9 @@ fn info(stream: &Stream) -> StreamInfo {
         source: stream.redacted_source(),
         status: stream.status(),
         codecs: stream.codecs(),
-        outputs: if stream.is_running() {
-            vec!["hls"]
-        } else {
-            vec![]
-        },
-        viewers: 0,
-        preload: stream.config().preload,
-        orientation: stream.config().orientation,
+        outputs: stream.outputs(),
+        viewers: stream.viewers(),
+        options: StreamOptions::of(&stream.config()),
     }
 }
 
@@ -72,6 +153,62 @@ async fn show(
     Path(name): Path<String>,
 ) -> Result<Json<StreamInfo>, ApiError> {
     let stream = hub.get(&name).ok_or_else(|| not_found(&name))?;
+    Ok(Json(info(&stream)))
+}
+
+/// `POST /api/streams` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStream {
+    name: String,
+    source: String,
+    #[serde(default)]
+    options: StreamOptions,
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("invalid request body: {e}"),
+        )
+    })
+}
+
+async fn create(
+    State(hub): State<Arc<Hub>>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<StreamInfo>), ApiError> {
+    let req: CreateStream = json_body(&body)?;
+    let mut config = StreamConfig::new(req.source);
+    req.options.apply(&mut config);
+    let stream = hub.add_stream(&req.name, config)?;
+    Ok((StatusCode::CREATED, Json(info(&stream))))
+}
+
+async fn remove(
+    State(hub): State<Arc<Hub>>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    hub.remove_stream(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PATCH /api/streams/{name}` body: a new source URL (the reference's `update_source`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateStream {
+    source: String,
+}
+
+async fn update(
+    State(hub): State<Arc<Hub>>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<StreamInfo>, ApiError> {
+    let stream = hub.get(&name).ok_or_else(|| not_found(&name))?;
+    let req: UpdateStream = json_body(&body)?;
+    stream.update_source(&req.source)?;
     Ok(Json(info(&stream)))
 }
 

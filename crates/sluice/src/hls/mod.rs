@@ -19,7 +19,7 @@ use sluice_media::playlist::{master_playlist, media_playlist};
 use sluice_media::ring::SegmentRing;
 use sluice_media::segmenter::Part;
 
-use crate::hub::{Hub, Stream};
+use crate::hub::{Hub, OutputKind, Stream};
 
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 const INIT_TYPE: &str = "video/mp4";
@@ -39,10 +39,11 @@ pub fn routes() -> Router<Arc<Hub>> {
         .route("/{token}/segment/{file}", get(segment))
 }
 
-/// The stream behind a token, started; `None` (a 404) for an unknown token.
+/// The stream behind a token, with its HLS output present and its worker started (as the
+/// reference does on every HLS request); `None` (a 404) for an unknown token.
 fn stream_for(hub: &Hub, token: &str) -> Option<Arc<Stream>> {
     let stream = hub.by_token(token)?;
-    stream.start();
+    stream.add_output(OutputKind::Hls, stream.settings().idle_timeout());
     Some(stream)
 }
 
@@ -179,6 +180,8 @@ async fn segment(
     let Some((sequence, part)) = parse_media_name(&file) else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    // Media fetches, not playlist polls, keep the output alive.
+    stream.touch(OutputKind::Hls);
     let cfg = stream.settings().config;
     let parts = match part {
         None => {

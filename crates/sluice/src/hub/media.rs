@@ -12,6 +12,7 @@ use tokio::sync::watch;
 pub struct MediaState {
     ring: Mutex<SegmentRing>,
     version: watch::Sender<u64>,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl MediaState {
@@ -20,6 +21,7 @@ impl MediaState {
         MediaState {
             ring: Mutex::new(SegmentRing::new(segments)),
             version: watch::Sender::new(0),
+            closed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -45,6 +47,13 @@ impl MediaState {
         self.version.send_modify(|v| *v += 1);
     }
 
+    /// Releases every waiter for good (server shutdown, stream removed): `wait_for` returns
+    /// `None` from now on.
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.version.send_modify(|v| *v += 1);
+    }
+
     /// Waits until `check` returns `Some` for the ring, at most `timeout`. `check` runs with the
     /// lock held, once now and once after each change; no change is missed between a check and
     /// the wait that follows it.
@@ -57,6 +66,9 @@ impl MediaState {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             rx.borrow_and_update();
+            if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                return None;
+            }
             if let Some(v) = check(&self.ring()) {
                 return Some(v);
             }

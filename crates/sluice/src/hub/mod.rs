@@ -1,49 +1,45 @@
-//! The hub: the registry of streams, their access tokens and their workers.
+//! The hub: the registry of streams, their access tokens, outputs and workers.
 //!
-//! A [`Stream`] is a source plus its shared media state. Its worker task (see [`worker`]) runs
-//! while the stream is wanted; every viewer reads the same ring, so a camera gets one upstream
-//! connection however many people watch it.
+//! A [`Stream`] is a source plus its shared media state and its outputs (HLS viewers, a
+//! recording), each with an idle timer ([`outputs`]). Its worker task ([`worker`]) runs while an
+//! output needs it, or always when the stream is preloaded; every viewer reads the same ring, so
+//! a camera gets one upstream connection however many people watch it.
 
 mod media;
+pub mod outputs;
 pub mod token;
 mod worker;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
 
 use sluice_media::mp4::Orientation;
-use sluice_media::pipeline::PipelineConfig;
+use sluice_media::pipeline::{Pipeline, PipelineConfig};
 use sluice_media::playlist::PlaylistConfig;
 use sluice_media::segmenter::SegmenterConfig;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{HlsConfig, StreamConfig, validate_name};
 use crate::source::{SourceError, SourceSpec, redact};
 
 pub use media::MediaState;
+pub use outputs::OutputKind;
+use outputs::Outputs;
 
 /// Settings shared by every stream, derived from the `hls:` config.
 #[derive(Clone, Copy, Debug)]
 pub struct HlsSettings {
     /// The config they come from.
     pub config: HlsConfig,
-    /// Restart backoff grows by this much per consecutive failure.
-    pub restart_increment: Duration,
-    /// A run that lasted longer than this resets the backoff.
-    pub restart_reset: Duration,
 }
 
 impl HlsSettings {
-    /// Settings with the reference's restart policy (+10 s per retry, reset after 300 s).
+    /// Settings from the config.
     pub fn new(config: HlsConfig) -> Self {
-        HlsSettings {
-            config,
-            restart_increment: Duration::from_secs(10),
-            restart_reset: Duration::from_secs(300),
-        }
+        HlsSettings { config }
     }
 
     /// Minimum segment duration: the target minus 0.1 s, so a keyframe exactly at the target
@@ -71,6 +67,21 @@ impl HlsSettings {
             min_segment: self.min_segment_secs(),
         }
     }
+
+    /// HLS outputs go idle after this long without a segment or part fetch.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.config.idle_timeout)
+    }
+
+    /// Restart backoff grows by this much per consecutive failure.
+    pub fn restart_increment(&self) -> Duration {
+        Duration::from_secs_f64(self.config.restart_increment)
+    }
+
+    /// A run that lasted longer than this resets the backoff.
+    pub fn restart_reset(&self) -> Duration {
+        Duration::from_secs_f64(self.config.restart_reset)
+    }
 }
 
 /// A stream request the hub cannot satisfy.
@@ -79,6 +90,9 @@ pub enum HubError {
     /// A stream with that name exists.
     #[error("stream {0:?} already exists")]
     Exists(String),
+    /// No stream with that name.
+    #[error("no stream named {0:?}")]
+    NotFound(String),
     /// The name or the options are invalid.
     #[error("{0}")]
     Invalid(String),
@@ -105,33 +119,61 @@ pub struct Status {
     pub state: StreamState,
     /// False while the source is failing; true once frames flow.
     pub available: bool,
-    /// The last error, with its typed cause.
+    /// The last error, with its typed cause (kept after recovery, for diagnosis).
     pub last_error: Option<SourceError>,
     /// Runs started.
     pub runs: u64,
     /// Seconds of the current backoff, while retrying.
-    pub retry_in_secs: Option<u64>,
+    pub retry_in_secs: Option<f64>,
+}
+
+/// What the worker is told.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Control {
+    /// Stop for good.
+    stop: bool,
+    /// Bumped to restart the run at once (new source), with the backoff reset.
+    restart: u64,
 }
 
 struct Worker {
-    stop: watch::Sender<bool>,
+    control: watch::Sender<Control>,
     handle: JoinHandle<()>,
+}
+
+/// Counters for metrics.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Frames received from the source.
+    pub frames_in: AtomicU64,
+    /// Payload bytes received from the source.
+    pub bytes_in: AtomicU64,
+    /// Segments completed.
+    pub segments: AtomicU64,
+    /// Runs restarted after a failure.
+    pub restarts: AtomicU64,
 }
 
 /// One stream.
 pub struct Stream {
     name: String,
-    config: StreamConfig,
-    spec: SourceSpec,
+    config: Mutex<StreamConfig>,
+    spec: Mutex<SourceSpec>,
     settings: HlsSettings,
     media: MediaState,
     token: Mutex<Option<String>>,
     worker: Mutex<Option<Worker>>,
+    outputs: Mutex<Outputs>,
+    /// Wakes the idle watcher when outputs change.
+    lifecycle: Notify,
+    has_media: AtomicBool,
     status: Mutex<Status>,
-    /// Frames received from the source.
-    pub frames_in: AtomicU64,
-    /// Payload bytes received from the source.
-    pub bytes_in: AtomicU64,
+    /// The pipeline outlives workers so the output timeline continues across them; a worker
+    /// holds it for its whole life, which also keeps two workers from overlapping.
+    pipeline: tokio::sync::Mutex<Pipeline>,
+    group: Arc<retina::client::SessionGroup>,
+    /// Statistics.
+    pub counters: Counters,
 }
 
 impl Stream {
@@ -142,17 +184,21 @@ impl Stream {
 
     /// The source URL with credentials hidden.
     pub fn redacted_source(&self) -> String {
-        redact(&self.config.source)
+        redact(&lock(&self.config).source)
     }
 
-    /// The stream's configuration.
-    pub fn config(&self) -> &StreamConfig {
-        &self.config
+    /// A copy of the stream's configuration.
+    pub fn config(&self) -> StreamConfig {
+        lock(&self.config).clone()
+    }
+
+    fn preload(&self) -> bool {
+        lock(&self.config).preload
     }
 
     /// The orientation applied to init segments.
     pub fn orientation(&self) -> Orientation {
-        Orientation::new(self.config.orientation).unwrap_or(Orientation::NORMAL)
+        Orientation::new(lock(&self.config).orientation).unwrap_or(Orientation::NORMAL)
     }
 
     /// The shared media state.
@@ -174,17 +220,40 @@ impl Stream {
         f(&mut lock(&self.status));
     }
 
-    /// The codec strings of the current init segment, if any segment exists.
+    /// The codec strings of the newest init segment, if any segment exists.
     pub fn codecs(&self) -> Option<String> {
         self.media.ring().last().map(|s| s.init.codecs())
     }
 
-    /// The HLS URL, creating the access token if there is none. Starts the stream.
+    /// The outputs that exist.
+    pub fn outputs(&self) -> Vec<OutputKind> {
+        lock(&self.outputs).kinds()
+    }
+
+    /// Active (not idle) HLS outputs: 0 or 1, the reference's notion of viewers.
+    pub fn viewers(&self) -> u64 {
+        u64::from(lock(&self.outputs).is_active(OutputKind::Hls))
+    }
+
+    /// Adds an output (or wakes an idle one) and starts the worker.
+    pub fn add_output(self: &Arc<Self>, kind: OutputKind, timeout: Duration) {
+        lock(&self.outputs).add(kind, timeout, Instant::now());
+        self.lifecycle.notify_one();
+        self.start();
+    }
+
+    /// A consumer used an output (a segment or part fetch): re-arm its idle timer.
+    pub fn touch(&self, kind: OutputKind) {
+        lock(&self.outputs).touch(kind, Instant::now());
+        self.lifecycle.notify_one();
+    }
+
+    /// The HLS URL, creating the HLS output and the access token if missing. Starts the stream.
     pub fn endpoint_url(self: &Arc<Self>) -> String {
+        self.add_output(OutputKind::Hls, self.settings.idle_timeout());
         let token = lock(&self.token)
             .get_or_insert_with(token::new_token)
             .clone();
-        self.start();
         format!("/api/hls/{token}/master_playlist.m3u8")
     }
 
@@ -201,19 +270,49 @@ impl Stream {
         if worker.as_ref().is_some_and(|w| !w.handle.is_finished()) {
             return;
         }
-        let (stop, stop_rx) = watch::channel(false);
-        let handle = tokio::spawn(worker::run(Arc::clone(self), stop_rx));
-        *worker = Some(Worker { stop, handle });
+        let (control, control_rx) = watch::channel(Control::default());
+        let handle = tokio::spawn(worker::run(Arc::clone(self), control_rx));
+        *worker = Some(Worker { control, handle });
     }
 
-    /// Stops the worker and waits for it to finish its run cleanly.
+    /// Stops the worker unless something still wants it (an output, or preload); checked under
+    /// the worker lock so a concurrent `start` is not lost.
+    fn stop_if_unwanted(&self) {
+        let mut worker = lock(&self.worker);
+        let wanted = self.preload() || !lock(&self.outputs).is_empty();
+        if !wanted && let Some(w) = worker.take() {
+            w.control.send_modify(|c| c.stop = true);
+        }
+    }
+
+    /// Whether the worker should retry after a failed run.
+    fn wants_running(&self) -> bool {
+        self.preload() || !lock(&self.outputs).is_empty()
+    }
+
+    /// Stops the stream: removes every output, resets the token, stops the worker (preload
+    /// included) and waits until its run has ended cleanly.
     pub async fn stop(&self) {
+        *lock(&self.outputs) = Outputs::default();
+        self.has_media.store(false, Ordering::Relaxed);
+        *lock(&self.token) = None;
         let worker = lock(&self.worker).take();
         if let Some(w) = worker {
-            let _ = w.stop.send(true);
+            w.control.send_modify(|c| c.stop = true);
             let _ = w.handle.await;
         }
-        *lock(&self.token) = None;
+    }
+
+    /// Switches the stream to a new source URL; a running worker restarts at once with its
+    /// backoff reset.
+    pub fn update_source(&self, source: &str) -> Result<(), HubError> {
+        let spec = SourceSpec::parse(source).map_err(|e| HubError::Invalid(e.message))?;
+        lock(&self.config).source = source.to_string();
+        *lock(&self.spec) = spec;
+        if let Some(w) = lock(&self.worker).as_ref() {
+            w.control.send_modify(|c| c.restart += 1);
+        }
+        Ok(())
     }
 
     /// Whether a worker task is alive.
@@ -222,12 +321,57 @@ impl Stream {
             .as_ref()
             .is_some_and(|w| !w.handle.is_finished())
     }
+
+    /// Called by the worker when media is applied: idle countdowns start with the first media.
+    fn media_arrived(&self) {
+        if !self.has_media.swap(true, Ordering::Relaxed) {
+            lock(&self.outputs).media_arrived(Instant::now());
+            self.lifecycle.notify_one();
+        }
+    }
+
+    /// Waits for output deadlines and applies the idle rules; returns when the worker should
+    /// stop for lack of outputs.
+    async fn watch_idle(&self) {
+        loop {
+            let notified = self.lifecycle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let deadline = lock(&self.outputs).next_deadline();
+            match deadline {
+                Some(d) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(d.into()) => {}
+                        _ = &mut notified => continue,
+                    }
+                }
+                None => {
+                    notified.await;
+                    continue;
+                }
+            }
+            let preload = self.preload();
+            let expired = lock(&self.outputs).expire(Instant::now(), preload);
+            if !expired.removed.is_empty() {
+                tracing::debug!(stream = %self.name, removed = ?expired.removed, "outputs idle");
+            }
+            if expired.all_idle {
+                *lock(&self.token) = None;
+            }
+            if expired.empty && !preload {
+                self.stop_if_unwanted();
+                return;
+            }
+        }
+    }
 }
 
 /// The registry of streams.
 pub struct Hub {
     streams: RwLock<BTreeMap<String, Arc<Stream>>>,
     settings: HlsSettings,
+    /// Tracks RTSP sessions so shutdown can wait for their TEARDOWN.
+    group: Arc<retina::client::SessionGroup>,
 }
 
 impl Hub {
@@ -236,6 +380,7 @@ impl Hub {
         Arc::new(Hub {
             streams: RwLock::new(BTreeMap::new()),
             settings,
+            group: Arc::new(retina::client::SessionGroup::default()),
         })
     }
 
@@ -255,13 +400,18 @@ impl Hub {
         if streams.contains_key(name) {
             return Err(HubError::Exists(name.to_string()));
         }
+        let preload = config.preload;
         let stream = Arc::new(Stream {
             name: name.to_string(),
-            spec,
+            config: Mutex::new(config),
+            spec: Mutex::new(spec),
             settings: self.settings,
             media: MediaState::new(self.settings.config.segments),
             token: Mutex::new(None),
             worker: Mutex::new(None),
+            outputs: Mutex::new(Outputs::default()),
+            lifecycle: Notify::new(),
+            has_media: AtomicBool::new(false),
             status: Mutex::new(Status {
                 state: StreamState::Idle,
                 available: true,
@@ -269,16 +419,29 @@ impl Hub {
                 runs: 0,
                 retry_in_secs: None,
             }),
-            frames_in: AtomicU64::new(0),
-            bytes_in: AtomicU64::new(0),
-            config,
+            pipeline: tokio::sync::Mutex::new(Pipeline::new(self.settings.pipeline())),
+            group: Arc::clone(&self.group),
+            counters: Counters::default(),
         });
         streams.insert(name.to_string(), Arc::clone(&stream));
         drop(streams);
-        if stream.config.preload {
+        if preload {
             stream.start();
         }
         Ok(stream)
+    }
+
+    /// Stops and removes a stream.
+    pub async fn remove_stream(&self, name: &str) -> Result<(), HubError> {
+        let stream = self
+            .streams
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name)
+            .ok_or_else(|| HubError::NotFound(name.to_string()))?;
+        stream.media.close();
+        stream.stop().await;
+        Ok(())
     }
 
     /// The stream with this name.
@@ -312,20 +475,24 @@ impl Hub {
         found
     }
 
-    /// Stops every stream (preloaded ones included) and waits for their workers.
+    /// Stops every stream (preloaded ones included): parked requests are released, workers end
+    /// their runs, and RTSP sessions are torn down (bounded by a few seconds).
     pub async fn shutdown(&self) {
         let streams = self.list();
-        let stops = streams.iter().map(|s| s.stop());
-        futures_util::future::join_all(stops).await;
+        for stream in &streams {
+            stream.media.close();
+        }
+        futures_util::future::join_all(streams.iter().map(|s| s.stop())).await;
+        let teardown = self.group.await_teardown();
+        if tokio::time::timeout(Duration::from_secs(5), teardown)
+            .await
+            .is_err()
+        {
+            tracing::warn!("RTSP TEARDOWN did not complete within 5 s");
+        }
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Counts a frame for the stream's statistics.
-fn count_frame(stream: &Stream, bytes: usize) {
-    stream.frames_in.fetch_add(1, Ordering::Relaxed);
-    stream.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
 }

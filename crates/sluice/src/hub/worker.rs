@@ -1,71 +1,116 @@
 //! A stream's worker: opens the source, feeds the pipeline, and restarts with backoff.
 //!
-//! The restart policy is the reference's: after a failed run, wait 10 s more per consecutive
-//! failure, reset once a run lasted 300 s. Each run ends with a discontinuity in the ring, and
-//! the pipeline (timestamp guard, segmenter) outlives runs so the output timeline continues.
+//! The restart policy is the reference's: after a failed run, wait `restart_increment` (10 s)
+//! more per consecutive failure, reset once a run lasted `restart_reset` (300 s). A worker
+//! retries while the stream is preloaded or has an output; a new source restarts it at once.
+//! Each run ends with a discontinuity in the ring, and the pipeline (timestamp guard,
+//! segmenter) outlives runs so the output timeline continues.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use sluice_media::pipeline::Pipeline;
+use sluice_media::segmenter::Event;
 use tokio::sync::watch;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::{Stream, StreamState, count_frame};
+use super::{Control, Stream, StreamState};
 use crate::source::{ErrorKind, Source, SourceError, SourceEvent};
 
-/// Runs the stream until `stop` turns true.
-pub(super) async fn run(stream: Arc<Stream>, mut stop: watch::Receiver<bool>) {
+/// How a run ended.
+enum Outcome {
+    /// Told to stop.
+    Stopped,
+    /// Told to restart (new source).
+    Restart,
+    /// The source failed or ended.
+    Failed(SourceError),
+}
+
+/// Runs the stream until told to stop (or until nothing wants it after a failure).
+pub(super) async fn run(stream: Arc<Stream>, mut control: watch::Receiver<Control>) {
     let span = info_span!("stream", name = %stream.name);
     async move {
+        let mut pipeline = stream.pipeline.lock().await;
+        let idle = tokio::spawn({
+            let stream = Arc::clone(&stream);
+            async move { stream.watch_idle().await }
+        });
         let settings = *stream.settings();
-        let mut pipeline = Pipeline::new(settings.pipeline());
         let mut backoff = Duration::ZERO;
         // The error last logged; cleared when a run gets frames flowing, so a failure is
         // logged once per change, not once per retry.
         let mut logged: Option<SourceError> = None;
+        let mut restarts_seen = control.borrow().restart;
         loop {
+            if control.borrow().stop {
+                break;
+            }
             let started = Instant::now();
             stream.update_status(|s| {
                 s.state = StreamState::Starting;
                 s.runs += 1;
                 s.retry_in_secs = None;
             });
-            debug!(source = %stream.redacted_source(), "starting run");
-            let result = run_once(&stream, &mut pipeline, &mut stop).await;
+            let outcome = run_once(&stream, &mut pipeline, &mut control).await;
+            let mut events = Vec::new();
+            pipeline.finish(&mut events);
+            apply(&stream, events);
+            stream.media().end_run();
             if stream.status().state == StreamState::Running {
                 logged = None;
             }
-            let mut events = Vec::new();
-            pipeline.finish(&mut events);
-            stream.media().apply(events);
-            stream.media().end_run();
-            if *stop.borrow() {
-                break;
-            }
-            let error = result.err().unwrap_or_else(|| {
-                SourceError::new(ErrorKind::Ended, "source ended; no more frames")
-            });
+            let error = match outcome {
+                Outcome::Stopped => break,
+                Outcome::Restart => {
+                    restarts_seen = control.borrow().restart;
+                    backoff = Duration::ZERO;
+                    info!(source = %stream.redacted_source(), "source changed; restarting");
+                    continue;
+                }
+                Outcome::Failed(error) => error,
+            };
             if logged.as_ref() != Some(&error) {
                 warn!(cause = ?error.kind, "stream failed: {error}");
                 logged = Some(error.clone());
             }
-            if started.elapsed() > settings.restart_reset {
-                backoff = Duration::ZERO;
-            }
-            backoff += settings.restart_increment;
             stream.update_status(|s| {
-                s.state = StreamState::Retrying;
                 s.available = false;
                 s.last_error = Some(error);
-                s.retry_in_secs = Some(backoff.as_secs());
             });
-            debug!("restarting in {} s", backoff.as_secs());
-            tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = stop.changed() => break,
+            if !stream.wants_running() {
+                debug!("no output wants the stream; not retrying");
+                break;
+            }
+            if started.elapsed() > settings.restart_reset() {
+                backoff = Duration::ZERO;
+            }
+            backoff += settings.restart_increment();
+            stream.counters.restarts.fetch_add(1, Ordering::Relaxed);
+            stream.update_status(|s| {
+                s.state = StreamState::Retrying;
+                s.retry_in_secs = Some(backoff.as_secs_f64());
+            });
+            debug!("restarting in {:.1} s", backoff.as_secs_f64());
+            let deadline = tokio::time::Instant::now() + backoff;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => break,
+                    changed = control.changed() => {
+                        if changed.is_err() || control.borrow().stop {
+                            break;
+                        }
+                        if control.borrow().restart != restarts_seen {
+                            restarts_seen = control.borrow().restart;
+                            backoff = Duration::ZERO;
+                            break;
+                        }
+                    }
+                }
             }
         }
+        idle.abort();
         stream.update_status(|s| {
             s.state = StreamState::Idle;
             s.retry_in_secs = None;
@@ -76,22 +121,58 @@ pub(super) async fn run(stream: Arc<Stream>, mut stop: watch::Receiver<bool>) {
     .await
 }
 
-/// One run: connect, then push frames until the source fails or `stop` turns true
-/// (`Ok` only in that case).
+fn apply(stream: &Stream, events: Vec<Event>) {
+    if events.is_empty() {
+        return;
+    }
+    let ended = events
+        .iter()
+        .filter(|e| matches!(e, Event::SegmentEnd { .. }))
+        .count();
+    stream
+        .counters
+        .segments
+        .fetch_add(ended as u64, Ordering::Relaxed);
+    stream.media().apply(events);
+    stream.media_arrived();
+}
+
+/// What the control channel says now, relative to the restart count this run started with.
+fn control_says(control: &watch::Receiver<Control>, restart: u64) -> Option<Outcome> {
+    let c = *control.borrow();
+    if c.stop {
+        Some(Outcome::Stopped)
+    } else if c.restart != restart {
+        Some(Outcome::Restart)
+    } else {
+        None
+    }
+}
+
+/// One run: connect, then push frames until the source fails or the control channel says
+/// otherwise.
 async fn run_once(
     stream: &Stream,
     pipeline: &mut Pipeline,
-    stop: &mut watch::Receiver<bool>,
-) -> Result<(), SourceError> {
-    let spec = stream.spec.clone();
-    let options = stream.config.source_options();
-    let (mut source, tracks) = tokio::select! {
-        r = Source::open(&spec, &options) => r?,
-        _ = stop.changed() => return Ok(()),
+    control: &mut watch::Receiver<Control>,
+) -> Outcome {
+    let restart = control.borrow().restart;
+    let spec = super::lock(&stream.spec).clone();
+    let mut options = stream.config().source_options();
+    options.session_group = Some(Arc::clone(&stream.group));
+    let opened = tokio::select! {
+        r = Source::open(&spec, &options) => r,
+        _ = wait_for_change(control, restart) => {
+            return control_says(control, restart).unwrap_or(Outcome::Stopped);
+        }
     };
-    pipeline
-        .start_run(&tracks)
-        .map_err(|e| SourceError::new(ErrorKind::UnsupportedCodec, e.to_string()))?;
+    let (mut source, tracks) = match opened {
+        Ok(opened) => opened,
+        Err(e) => return Outcome::Failed(e),
+    };
+    if let Err(e) = pipeline.start_run(&tracks) {
+        return Outcome::Failed(SourceError::new(ErrorKind::UnsupportedCodec, e.to_string()));
+    }
     info!(
         tracks = %tracks.iter().map(|t| t.codec_string()).collect::<Vec<_>>().join(","),
         "source open"
@@ -100,12 +181,22 @@ async fn run_once(
     let mut flowing = false;
     loop {
         let event = tokio::select! {
-            e = source.next() => e?,
-            _ = stop.changed() => return Ok(()),
+            e = source.next() => e,
+            _ = wait_for_change(control, restart) => {
+                return control_says(control, restart).unwrap_or(Outcome::Stopped);
+            }
         };
-        match event {
+        let event = match event {
+            Ok(event) => event,
+            Err(e) => return Outcome::Failed(e),
+        };
+        let result = match event {
             SourceEvent::Frame(frame) => {
-                count_frame(stream, frame.data.len());
+                stream.counters.frames_in.fetch_add(1, Ordering::Relaxed);
+                stream
+                    .counters
+                    .bytes_in
+                    .fetch_add(frame.data.len() as u64, Ordering::Relaxed);
                 pipeline.push(frame, SystemTime::now(), &mut events);
                 if !flowing {
                     flowing = true;
@@ -114,16 +205,32 @@ async fn run_once(
                         s.available = true;
                     });
                 }
+                Ok(())
             }
             SourceEvent::MissingTimestamp => pipeline
                 .missing_dts()
-                .map_err(|e| SourceError::new(ErrorKind::InvalidData, e.to_string()))?,
+                .map_err(|e| SourceError::new(ErrorKind::InvalidData, e.to_string())),
             SourceEvent::Tracks(tracks) => pipeline
                 .update_tracks(&tracks, &mut events)
-                .map_err(|e| SourceError::new(ErrorKind::UnsupportedCodec, e.to_string()))?,
+                .map_err(|e| SourceError::new(ErrorKind::UnsupportedCodec, e.to_string())),
+        };
+        if let Err(e) = result {
+            return Outcome::Failed(e);
         }
         if !events.is_empty() {
-            stream.media().apply(events.drain(..));
+            apply(stream, std::mem::take(&mut events));
+        }
+    }
+}
+
+/// Completes when the control channel asks for a stop or a restart (or its sender is gone).
+async fn wait_for_change(control: &mut watch::Receiver<Control>, restart: u64) {
+    loop {
+        if control_says(control, restart).is_some() {
+            return;
+        }
+        if control.changed().await.is_err() {
+            return;
         }
     }
 }

@@ -129,7 +129,7 @@ pub enum SourceEvent {
 }
 
 /// How to connect: per-stream options that matter to network sources.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub struct SourceOptions {
     /// RTSP transport.
     pub transport: Transport,
@@ -137,6 +137,8 @@ pub struct SourceOptions {
     pub connect_timeout: Duration,
     /// A run ends when no frame arrives for this long.
     pub stall_timeout: Duration,
+    /// Tracks RTSP sessions so shutdown can wait for their TEARDOWN.
+    pub session_group: Option<Arc<retina::client::SessionGroup>>,
 }
 
 impl Default for SourceOptions {
@@ -145,6 +147,7 @@ impl Default for SourceOptions {
             transport: Transport::Auto,
             connect_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(5),
+            session_group: None,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! `SessionOptions::creds`; the URL handed to retina and every message carry none.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -244,9 +245,12 @@ async fn connect(
         username: u.clone(),
         password: p.clone(),
     });
-    let session_options = SessionOptions::default()
+    let mut session_options = SessionOptions::default()
         .creds(creds)
         .user_agent(format!("Sluice/{}", env!("CARGO_PKG_VERSION")));
+    if let Some(group) = &options.session_group {
+        session_options = session_options.session_group(Arc::clone(group));
+    }
     let mut session = Session::describe(url.url.clone(), session_options)
         .await
         .map_err(|e| map_error(&e))?;
