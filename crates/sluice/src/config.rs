@@ -180,7 +180,7 @@ pub enum ConfigError {
         message: String,
     },
     /// A value out of range or a bad URL.
-    #[error("{path}: {key}: {message}")]
+    #[error("{path}: {key}: {message} at line {line}")]
     Invalid {
         /// The path.
         path: PathBuf,
@@ -188,6 +188,8 @@ pub enum ConfigError {
         key: String,
         /// What is wrong.
         message: String,
+        /// The 1-based line of the key in the file (0 when the key is not written there).
+        line: usize,
     },
 }
 
@@ -208,13 +210,14 @@ impl Config {
         } else {
             serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Parse {
                 path: path.to_owned(),
-                message: e.to_string(),
+                message: with_line(e.to_string(), text),
             })?
         };
         config
             .validate()
             .map_err(|(key, message)| ConfigError::Invalid {
                 path: path.to_owned(),
+                line: line_of(text, &key),
                 key,
                 message,
             })?;
@@ -290,6 +293,51 @@ impl StreamConfig {
     }
 }
 
+/// serde's message, with the line of the unknown key added where serde gives no location
+/// (unknown keys at the top level).
+fn with_line(message: String, text: &str) -> String {
+    if message.contains(" at line ") {
+        return message;
+    }
+    let field = message
+        .split("unknown field `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next());
+    match field.map(|f| line_of(text, f)) {
+        Some(line) if line > 0 => format!("{message} at line {line}"),
+        _ => message,
+    }
+}
+
+/// The 1-based line where a dotted key (`streams.cam.source`) is written, found by following
+/// its segments through the text in order; block and flow mappings both work. 0 if not found
+/// (a value left at its default).
+fn line_of(text: &str, key: &str) -> usize {
+    let mut from = 0;
+    let mut found = 0;
+    for segment in key.split('.') {
+        let hit = text.lines().enumerate().skip(from).find(|(_, line)| {
+            let code = line.split(" #").next().unwrap_or(line);
+            code.match_indices(segment).any(|(at, _)| {
+                let quote = |c: char| matches!(c, '"' | '\'');
+                let before = code[..at].trim_end_matches(quote).trim_end();
+                let after = code[at + segment.len()..]
+                    .trim_start_matches(quote)
+                    .trim_start();
+                after.starts_with(':') && (before.is_empty() || before.ends_with(['{', ',']))
+            })
+        });
+        match hit {
+            Some((i, _)) => {
+                from = i;
+                found = i + 1;
+            }
+            None => return 0,
+        }
+    }
+    found
+}
+
 /// Stream names appear in URLs and metric labels: letters, digits, `_` and `-`, 1 to 64.
 pub fn validate_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
@@ -303,5 +351,82 @@ pub fn validate_name(name: &str) -> Result<(), String> {
         Err(format!(
             "invalid stream name {name:?}: use 1 to 64 letters, digits, '_' or '-'"
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(text: &str) -> String {
+        Config::parse(text, Path::new("sluice.yaml"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_line() {
+        assert_eq!(
+            error("hls:\n  ll_hls: true\n  part_duraton: 0.3\n"),
+            "sluice.yaml: hls: unknown field `part_duraton`, expected one of `ll_hls`, \
+             `segment_duration`, `part_duration`, `segments`, `idle_timeout`, \
+             `max_timestamp_gap`, `restart_increment`, `restart_reset` at line 3 column 3"
+        );
+        assert_eq!(
+            error("streams:\n  cam: { source: \"builtin:demo\", prelod: true }\n"),
+            "sluice.yaml: streams.cam: unknown field `prelod`, expected one of `source`, \
+             `transport`, `preload`, `orientation`, `connect_timeout`, `stall_timeout` \
+             at line 2 column 34"
+        );
+        assert_eq!(
+            error("servr: {}\n"),
+            "sluice.yaml: unknown field `servr`, expected one of `server`, `hls`, `streams` \
+             at line 1"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_line() {
+        assert_eq!(
+            error("hls:\n  segments: \"x\"\n"),
+            "sluice.yaml: hls.segments: invalid type: string \"x\", expected usize at line 2 column 13"
+        );
+        assert_eq!(
+            error("server: {}\nhls:\n  segment_duration: 1\n  part_duration: 5\n"),
+            "sluice.yaml: hls.part_duration: 5 is outside 0.1..=2 at line 4"
+        );
+        assert_eq!(
+            error(
+                "streams:\n  front:\n    source: \"rtsp://cam/1\"\n  back:\n    source: \"htp:/x\"\n"
+            ),
+            "sluice.yaml: streams.back.source: unsupported source scheme \"htp\" in \"htp:/x\": \
+             use rtsp://, file:// or builtin:demo at line 5"
+        );
+        assert_eq!(
+            error("streams:\n  cam: { source: \"rtsp://u:secret@cam/1\", orientation: 9 }\n"),
+            "sluice.yaml: streams.cam.orientation: 9 is not an EXIF orientation (1..=8) at line 2"
+        );
+        assert_eq!(
+            error("streams:\n  cam: { source: \"rtsps://u:secret@cam/1\" }\n"),
+            "sluice.yaml: streams.cam.source: \"rtsps://****:****@cam/1\": rtsps:// (RTSP over \
+             TLS) is not supported yet (the RTSP client, retina, has no TLS); use the camera's \
+             rtsp:// URL on a trusted network at line 2"
+        );
+        assert_eq!(
+            error("streams:\n  \"bad name\": { source: \"builtin:demo\" }\n"),
+            "sluice.yaml: streams.bad name: invalid stream name \"bad name\": use 1 to 64 \
+             letters, digits, '_' or '-' at line 2"
+        );
+    }
+
+    #[test]
+    fn empty_file_is_the_default_config() {
+        assert_eq!(
+            Config::parse("", Path::new("x")).unwrap(),
+            Config::default()
+        );
+        let c = Config::parse("hls: { ll_hls: false }\n", Path::new("x")).unwrap();
+        assert!(!c.hls.ll_hls);
+        assert_eq!(c.hls.segments, 7);
     }
 }
