@@ -466,3 +466,42 @@ pub fn decode_window(base: &str, n: usize, fps: f64, video_codec: &str) -> (Stri
     );
     (live, probe)
 }
+
+/// The response body as JSON.
+pub fn json(r: &Fetched) -> serde_json::Value {
+    serde_json::from_slice(&r.body).expect("JSON body")
+}
+
+/// GET with an optional Authorization header.
+pub fn get_with(url: &str, authorization: Option<&str>) -> Fetched {
+    let mut req = agent().get(url);
+    if let Some(a) = authorization {
+        req = req.header("authorization", a);
+    }
+    read(req.call().expect("GET"))
+}
+
+/// POST with no body and an optional Authorization header.
+pub fn post_with(url: &str, authorization: Option<&str>) -> Fetched {
+    let mut req = agent().post(url);
+    if let Some(a) = authorization {
+        req = req.header("authorization", a);
+    }
+    read(req.send_empty().expect("POST"))
+}
+
+/// PATCH a JSON body.
+pub fn patch(url: &str, json: &str) -> Fetched {
+    read(
+        agent()
+            .patch(url)
+            .header("content-type", "application/json")
+            .send(json)
+            .expect("PATCH"),
+    )
+}
+
+/// DELETE a URL.
+pub fn delete(url: &str) -> Fetched {
+    read(agent().delete(url).call().expect("DELETE"))
+}
