@@ -64,7 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     std::fs::write(
         out.join("playlist.m3u8"),
-        media_playlist(&ring, &cfg).unwrap_or_default(),
+        media_playlist(&ring, &cfg, false).unwrap_or_default(),
     )?;
     Ok(())
 }

@@ -11,16 +11,36 @@ use crate::track::TrackKind;
 /// How playlists are rendered.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PlaylistConfig {
-    /// Low-latency HLS: parts, part target, preload hint.
+    /// Low-latency HLS: parts, part target, blocking reload, preload hint, delta updates.
     pub ll_hls: bool,
-    /// The part target duration in seconds (`EXT-X-PART-INF:PART-TARGET`).
+    /// The configured part target in seconds; `PART-TARGET` is the longest part actually made
+    /// (parts end on frame boundaries, so usually a little less), or this before any part.
     pub part_target: f64,
     /// The minimum segment duration, used as the target duration before any segment completes.
     pub min_segment: f64,
 }
 
+/// `PART-HOLD-BACK` in part targets: three, as Apple recommends (RFC 8216bis requires two).
+pub const PART_HOLD_BACK_PARTS: f64 = 3.0;
+/// `CAN-SKIP-UNTIL` in target durations: the minimum RFC 8216bis allows.
+pub const SKIP_UNTIL_TARGETS: u64 = 6;
+
+/// The `PART-TARGET` a ring's playlists advertise, rounded up to whole milliseconds so every
+/// part's 3-decimal duration is at most it.
+pub fn part_target(ring: &SegmentRing, cfg: &PlaylistConfig) -> f64 {
+    let longest = ring.max_part_duration();
+    let target = if longest > 0.0 {
+        longest
+    } else {
+        cfg.part_target
+    };
+    (target * 1000.0 - 1e-6).ceil() / 1000.0
+}
+
 /// Renders the media playlist, or `None` while the ring holds no segment with content.
-pub fn media_playlist(ring: &SegmentRing, cfg: &PlaylistConfig) -> Option<String> {
+/// `skip` asks for a delta update (`_HLS_skip=YES`): segments older than `CAN-SKIP-UNTIL` from
+/// the end are replaced by `EXT-X-SKIP` (LL-HLS only).
+pub fn media_playlist(ring: &SegmentRing, cfg: &PlaylistConfig, skip: bool) -> Option<String> {
     let window: Vec<&Segment> = ring
         .segments()
         .iter()
@@ -28,6 +48,8 @@ pub fn media_playlist(ring: &SegmentRing, cfg: &PlaylistConfig) -> Option<String
         .collect();
     let first = window.first()?;
     let target = target_duration(&window, cfg.min_segment);
+    let part_target = part_target(ring, cfg);
+    let skip_until = (SKIP_UNTIL_TARGETS * target) as f64;
 
     let mut out = String::with_capacity(256 + window.len() * 160);
     out.push_str("#EXTM3U\n");
@@ -37,30 +59,45 @@ pub fn media_playlist(ring: &SegmentRing, cfg: &PlaylistConfig) -> Option<String
     let _ = writeln!(out, "#EXT-X-DISCONTINUITY-SEQUENCE:{}", first.discontinuity);
     out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
     if cfg.ll_hls {
-        let _ = writeln!(out, "#EXT-X-PART-INF:PART-TARGET={:.3}", cfg.part_target);
+        let _ = writeln!(out, "#EXT-X-PART-INF:PART-TARGET={part_target:.3}");
         let _ = writeln!(
             out,
-            "#EXT-X-SERVER-CONTROL:PART-HOLD-BACK={:.3}",
-            3.0 * cfg.part_target
+            "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={skip_until:.1},PART-HOLD-BACK={:.3}",
+            PART_HOLD_BACK_PARTS * part_target
         );
     }
     out.push_str("#EXT-X-MAP:URI=\"init.mp4\"\n");
 
-    // Parts are listed for the segments that end within three target durations of the live
-    // edge, as RFC 8216bis recommends.
-    let mut parts_from = window.len();
-    let mut tail = 0.0;
-    for (i, seg) in window.iter().enumerate().rev() {
-        if tail >= 3.0 * target as f64 {
-            break;
-        }
-        parts_from = i;
-        tail += seg.duration_so_far();
+    // Durations from each segment's end to the end of the playlist.
+    let total: f64 = window.iter().map(|s| s.duration_so_far()).sum();
+    let mut ends = Vec::with_capacity(window.len());
+    let mut elapsed = 0.0;
+    for seg in &window {
+        elapsed += seg.duration_so_far();
+        ends.push(total - elapsed);
     }
 
-    let mut prev_discontinuity = first.discontinuity;
-    let mut prev_init = first.init.id;
-    for (i, seg) in window.iter().enumerate() {
+    // Delta update: skip the complete segments that end further than CAN-SKIP-UNTIL from the
+    // end of the playlist.
+    let skipped = if cfg.ll_hls && skip {
+        window
+            .iter()
+            .zip(&ends)
+            .take_while(|(s, to_end)| s.is_complete() && **to_end > skip_until)
+            .count()
+    } else {
+        0
+    };
+    if skipped > 0 {
+        let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}");
+    }
+
+    // Discontinuities are relative to the segment before the first one shown (the first
+    // segment is compared with itself, as in the reference).
+    let before = window[skipped.saturating_sub(1)];
+    let mut prev_discontinuity = before.discontinuity;
+    let mut prev_init = before.init.id;
+    for (i, seg) in window.iter().enumerate().skip(skipped) {
         if seg.discontinuity != prev_discontinuity {
             out.push_str("#EXT-X-DISCONTINUITY\n");
             if seg.init.id != prev_init {
@@ -74,7 +111,9 @@ pub fn media_playlist(ring: &SegmentRing, cfg: &PlaylistConfig) -> Option<String
             "#EXT-X-PROGRAM-DATE-TIME:{}",
             format_date_time(seg.start_time)
         );
-        if cfg.ll_hls && i >= parts_from {
+        // Parts are listed for the segments that end within three target durations of the
+        // live edge, as RFC 8216bis recommends.
+        if cfg.ll_hls && ends[i] < 3.0 * target as f64 {
             for (p, part) in seg.parts.iter().enumerate() {
                 let _ = write!(
                     out,
@@ -105,6 +144,74 @@ pub fn media_playlist(ring: &SegmentRing, cfg: &PlaylistConfig) -> Option<String
         );
     }
     Some(out)
+}
+
+/// What to do with a blocking playlist request (`_HLS_msn`, `_HLS_part`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blocking {
+    /// The playlist already has what was asked for: answer now.
+    Ready,
+    /// Not yet: hold the request until the ring changes.
+    Wait,
+    /// The request can never be satisfied in time (too far ahead): 400.
+    Reject,
+}
+
+/// How many parts beyond the last one a client may block on (the reference's
+/// `max(int(3 / part_target), 3)`).
+pub fn advance_part_limit(part_target: f64) -> usize {
+    ((3.0 / part_target.max(0.001)) as usize).max(3)
+}
+
+/// Decides a blocking request for segment `msn` (complete, when `part` is `None`) or part
+/// `part` of it, following RFC 8216bis §6.2.5.2 and the reference's status rules.
+pub fn blocking(
+    ring: &SegmentRing,
+    msn: u64,
+    part: Option<usize>,
+    advance_limit: usize,
+) -> Blocking {
+    let Some(last) = ring.live_edge() else {
+        return Blocking::Wait;
+    };
+    let last_seq = last.sequence;
+    if msn > last_seq + 2 {
+        return Blocking::Reject;
+    }
+    let Some(part) = part else {
+        // The whole segment `msn` must be in the playlist.
+        return match ring.get(msn) {
+            Some(s) if s.is_complete() => Blocking::Ready,
+            None if msn < last_seq => Blocking::Ready,
+            _ => Blocking::Wait,
+        };
+    };
+    if msn < last_seq {
+        return Blocking::Ready;
+    }
+    if msn == last_seq {
+        if part < last.parts.len() {
+            return Blocking::Ready;
+        }
+        if last.is_complete() {
+            // Rollover: a part past the end of a complete segment is the next segment's
+            // first part.
+            return match ring.get(msn + 1) {
+                Some(next) if !next.parts.is_empty() => Blocking::Ready,
+                _ => Blocking::Wait,
+            };
+        }
+        if part + 1 >= last.parts.len() + advance_limit {
+            return Blocking::Reject;
+        }
+        return Blocking::Wait;
+    }
+    // A segment that has not started yet.
+    if part >= advance_limit {
+        Blocking::Reject
+    } else {
+        Blocking::Wait
+    }
 }
 
 /// `EXT-X-TARGETDURATION`: the longest segment rounded to the nearest second (RFC 8216bis

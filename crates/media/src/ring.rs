@@ -59,6 +59,7 @@ pub struct SegmentRing {
     next_sequence: u64,
     discontinuity: u64,
     discontinuity_pending: bool,
+    max_part_duration: f64,
 }
 
 impl SegmentRing {
@@ -70,6 +71,7 @@ impl SegmentRing {
             next_sequence: 0,
             discontinuity: 0,
             discontinuity_pending: false,
+            max_part_duration: 0.0,
         }
     }
 
@@ -99,6 +101,7 @@ impl SegmentRing {
             }
             Event::Part(part) => {
                 if let Some(seg) = self.segments.back_mut().filter(|s| !s.is_complete()) {
+                    self.max_part_duration = self.max_part_duration.max(part.duration);
                     seg.parts.push(Arc::new(part));
                 }
             }
@@ -157,6 +160,16 @@ impl SegmentRing {
     /// The sequence number the next segment will get.
     pub fn next_sequence(&self) -> u64 {
         self.next_sequence
+    }
+
+    /// The longest part ever added, in seconds: what `PART-TARGET` must cover.
+    pub fn max_part_duration(&self) -> f64 {
+        self.max_part_duration
+    }
+
+    /// The newest segment that has at least one part (what a playlist's live edge shows).
+    pub fn live_edge(&self) -> Option<&Segment> {
+        self.segments.iter().rev().find(|s| !s.parts.is_empty())
     }
 
     /// How many complete segments are kept.

@@ -125,7 +125,6 @@ pub struct Segmenter {
     cut_pending: bool,
     discontinuity_pending: bool,
     last_video_duration: u32,
-    max_part_secs: f64,
 }
 
 impl Segmenter {
@@ -145,18 +144,12 @@ impl Segmenter {
             cut_pending: false,
             discontinuity_pending: false,
             last_video_duration: 0,
-            max_part_secs: 0.0,
         }
     }
 
     /// The settings.
     pub fn config(&self) -> SegmenterConfig {
         self.cfg
-    }
-
-    /// The longest part produced so far, in seconds.
-    pub fn max_part_secs(&self) -> f64 {
-        self.max_part_secs
     }
 
     /// The current init segment, once a run has started.
@@ -385,7 +378,6 @@ impl Segmenter {
         let fragment = write_fragment(self.fragment_sequence, &runs);
         self.fragment_sequence = self.fragment_sequence.wrapping_add(1);
         let duration = self.secs(end - self.part_start);
-        self.max_part_secs = self.max_part_secs.max(duration);
         self.part_start = end;
         out.push(Event::Part(Part {
             fragment,

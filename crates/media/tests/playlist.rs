@@ -7,7 +7,10 @@ use bytes::Bytes;
 use sluice_media::Track;
 use sluice_media::codec::{aac, avc};
 use sluice_media::mp4::Fragment;
-use sluice_media::playlist::{PlaylistConfig, master_playlist, media_playlist};
+use sluice_media::playlist::{
+    Blocking, PlaylistConfig, advance_part_limit, blocking, master_playlist, media_playlist,
+    part_target,
+};
 use sluice_media::ring::SegmentRing;
 use sluice_media::segmenter::{Event, InitSegment, Part};
 
@@ -82,7 +85,7 @@ fn ll_hls_playlist_with_parts_and_preload_hint() {
         segment(&mut ring, &i, f64::from(s), false, None);
     }
     segment(&mut ring, &i, 4.0, false, Some(2));
-    let text = media_playlist(&ring, &ll()).unwrap();
+    let text = media_playlist(&ring, &ll(), false).unwrap();
     assert_eq!(
         text,
         "#EXTM3U
@@ -91,8 +94,8 @@ fn ll_hls_playlist_with_parts_and_preload_hint() {
 #EXT-X-MEDIA-SEQUENCE:0
 #EXT-X-DISCONTINUITY-SEQUENCE:0
 #EXT-X-INDEPENDENT-SEGMENTS
-#EXT-X-PART-INF:PART-TARGET=0.300
-#EXT-X-SERVER-CONTROL:PART-HOLD-BACK=0.900
+#EXT-X-PART-INF:PART-TARGET=0.280
+#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=6.0,PART-HOLD-BACK=0.840
 #EXT-X-MAP:URI=\"init.mp4\"
 #EXT-X-PROGRAM-DATE-TIME:2026-11-23T12:00:00.000Z
 #EXTINF:1.000,
@@ -130,7 +133,7 @@ fn ll_hls_playlist_with_parts_and_preload_hint() {
         ring.apply(part(0.22, false, 1000));
     }
     ring.apply(Event::SegmentEnd { duration: 1.0 });
-    let text = media_playlist(&ring, &ll()).unwrap();
+    let text = media_playlist(&ring, &ll(), false).unwrap();
     assert!(
         text.ends_with("#EXTINF:1.000,\n./segment/4.m4s\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"./segment/5.0.m4s\"\n"),
         "{text}"
@@ -150,7 +153,7 @@ fn plain_hls_lists_complete_segments_only() {
         ..ll()
     };
     assert_eq!(
-        media_playlist(&ring, &cfg).unwrap(),
+        media_playlist(&ring, &cfg, false).unwrap(),
         "#EXTM3U
 #EXT-X-VERSION:6
 #EXT-X-TARGETDURATION:1
@@ -185,7 +188,7 @@ fn discontinuity_tag_then_discontinuity_sequence_once_it_slides_out() {
         ll_hls: false,
         ..ll()
     };
-    let text = media_playlist(&ring, &cfg).unwrap();
+    let text = media_playlist(&ring, &cfg, false).unwrap();
     assert!(
         text.contains(
             "./segment/1.m4s
@@ -203,7 +206,7 @@ fn discontinuity_tag_then_discontinuity_sequence_once_it_slides_out() {
     // A jump inside a run marks the next segment too; ids stay dense.
     segment(&mut ring, &second, 32.0, true, None);
     segment(&mut ring, &second, 33.0, false, None);
-    let text = media_playlist(&ring, &cfg).unwrap();
+    let text = media_playlist(&ring, &cfg, false).unwrap();
     assert!(
         text.contains("#EXT-X-MEDIA-SEQUENCE:2\n#EXT-X-DISCONTINUITY-SEQUENCE:1\n"),
         "{text}"
@@ -224,7 +227,7 @@ fn target_duration_counts_the_longest_segment() {
     });
     ring.apply(part(0.3, true, 10));
     ring.apply(Event::SegmentEnd { duration: 2.56 });
-    let text = media_playlist(&ring, &ll()).unwrap();
+    let text = media_playlist(&ring, &ll(), false).unwrap();
     assert!(text.contains("#EXT-X-TARGETDURATION:3\n"), "{text}");
     assert!(text.contains("#EXTINF:2.560,\n"), "{text}");
 }
@@ -254,5 +257,123 @@ playlist.m3u8
 #[test]
 fn empty_ring_has_no_playlist() {
     let ring = SegmentRing::new(3);
-    assert_eq!(media_playlist(&ring, &ll()), None);
+    assert_eq!(media_playlist(&ring, &ll(), false), None);
+}
+
+/// Seven complete 1 s segments and one in progress with two parts.
+fn full_ring() -> SegmentRing {
+    let mut ring = SegmentRing::new(7);
+    let i = init(0);
+    for s in 0..7 {
+        segment(&mut ring, &i, f64::from(s), false, None);
+    }
+    segment(&mut ring, &i, 7.0, false, Some(2));
+    ring
+}
+
+#[test]
+fn delta_update_skips_segments_older_than_can_skip_until() {
+    let ring = full_ring();
+    let full = media_playlist(&ring, &ll(), false).unwrap();
+    let delta = media_playlist(&ring, &ll(), true).unwrap();
+    // 7.56 s of media; segment 0 ends 6.56 s before the end (> 6 s): skipped. Segment 1 ends
+    // 5.56 s before it: kept.
+    assert!(delta.contains(
+        "#EXT-X-MAP:URI=\"init.mp4\"\n#EXT-X-SKIP:SKIPPED-SEGMENTS=1\n#EXT-X-PROGRAM-DATE-TIME:2026-11-23T12:00:01.000Z\n"
+    ), "{delta}");
+    assert!(!delta.contains("./segment/0.m4s"));
+    assert!(full.contains("./segment/0.m4s"));
+    assert!(
+        delta.contains("#EXT-X-MEDIA-SEQUENCE:0\n"),
+        "the sequence still counts skipped ones"
+    );
+    // Everything after the skipped segments is identical.
+    let tail = |s: &str| s[s.find("./segment/1.m4s").unwrap()..].to_string();
+    assert_eq!(tail(&full), tail(&delta));
+    // Plain HLS never skips.
+    let cfg = PlaylistConfig {
+        ll_hls: false,
+        ..ll()
+    };
+    assert!(
+        !media_playlist(&ring, &cfg, true)
+            .unwrap()
+            .contains("EXT-X-SKIP")
+    );
+}
+
+#[test]
+fn part_target_is_the_longest_part_rounded_up_to_milliseconds() {
+    let mut ring = SegmentRing::new(3);
+    assert_eq!(
+        part_target(&ring, &ll()),
+        0.3,
+        "the configured target before any part"
+    );
+    let i = init(0);
+    ring.apply(Event::SegmentStart {
+        init: i,
+        discontinuity: false,
+        start_time: t0(),
+    });
+    ring.apply(part(0.2666666, true, 10));
+    assert_eq!(part_target(&ring, &ll()), 0.267);
+    ring.apply(part(0.28, false, 10));
+    assert_eq!(part_target(&ring, &ll()), 0.28);
+    assert_eq!(advance_part_limit(0.3), 10);
+    assert_eq!(advance_part_limit(1.5), 3);
+}
+
+#[test]
+fn blocking_reload_status_rules() {
+    let ring = full_ring(); // segments 0..=6 complete, 7 in progress with parts 0 and 1
+    let limit = advance_part_limit(0.3);
+    // Whole segments: complete ones are ready, the one in progress and the next two wait,
+    // further ahead is a 400.
+    assert_eq!(blocking(&ring, 6, None, limit), Blocking::Ready);
+    assert_eq!(blocking(&ring, 0, None, limit), Blocking::Ready);
+    assert_eq!(blocking(&ring, 7, None, limit), Blocking::Wait);
+    assert_eq!(blocking(&ring, 9, None, limit), Blocking::Wait);
+    assert_eq!(blocking(&ring, 10, None, limit), Blocking::Reject);
+    // Parts of the segment in progress.
+    assert_eq!(blocking(&ring, 7, Some(1), limit), Blocking::Ready);
+    assert_eq!(blocking(&ring, 7, Some(2), limit), Blocking::Wait);
+    assert_eq!(blocking(&ring, 7, Some(10), limit), Blocking::Wait);
+    assert_eq!(blocking(&ring, 7, Some(11), limit), Blocking::Reject);
+    // Parts of the next segment.
+    assert_eq!(blocking(&ring, 8, Some(0), limit), Blocking::Wait);
+    assert_eq!(blocking(&ring, 8, Some(10), limit), Blocking::Reject);
+    // Older segments are complete.
+    assert_eq!(blocking(&ring, 3, Some(99), limit), Blocking::Ready);
+}
+
+#[test]
+fn blocking_rollover_past_a_complete_segment() {
+    let mut ring = full_ring();
+    for _ in 0..2 {
+        ring.apply(part(0.22, false, 10));
+    }
+    ring.apply(Event::SegmentEnd { duration: 1.0 });
+    let limit = advance_part_limit(0.3);
+    // Segment 7 is complete with 4 parts: its part 4 is segment 8's part 0.
+    assert_eq!(blocking(&ring, 7, Some(4), limit), Blocking::Wait);
+    ring.apply(Event::SegmentStart {
+        init: init(0),
+        discontinuity: false,
+        start_time: t0(),
+    });
+    assert_eq!(
+        blocking(&ring, 7, Some(4), limit),
+        Blocking::Wait,
+        "no part yet"
+    );
+    ring.apply(part(0.28, true, 10));
+    assert_eq!(blocking(&ring, 7, Some(4), limit), Blocking::Ready);
+    assert_eq!(blocking(&ring, 8, Some(0), limit), Blocking::Ready);
+}
+
+#[test]
+fn empty_ring_blocks() {
+    let ring = SegmentRing::new(3);
+    assert_eq!(blocking(&ring, 0, Some(0), 10), Blocking::Wait);
 }

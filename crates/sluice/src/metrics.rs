@@ -135,6 +135,11 @@ pub fn render(hub: &Hub, requests: &RequestCounts) -> String {
         restarts,
     );
     registry.register("http_responses", "HTTP responses by status code", http);
+    registry.register(
+        "hls_blocking_release_seconds",
+        "Time from a part being published to the release of a blocked playlist or part request",
+        hub.blocking_release(),
+    );
     let mut out = String::new();
     if encode(&mut out, &registry).is_err() {
         out.clear();

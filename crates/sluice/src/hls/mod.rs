@@ -3,6 +3,13 @@
 //! The token in the path is the capability: an unknown token is a 404 with no body, and a
 //! known one starts the stream. Child URIs in the playlists are relative, so they carry the
 //! token. Media bodies are the parts' own buffers, sent without copying.
+//!
+//! Low-latency HLS (RFC 8216bis): `_HLS_msn`/`_HLS_part` park the request on the stream's
+//! notifier until the part exists, `_HLS_skip=YES` gets a delta update, and a request for the
+//! part named by the preload hint blocks until that part is complete. Status rules:
+//! `_HLS_part` without `_HLS_msn`, a malformed value, an msn more than two segments ahead or a
+//! part beyond the advance limit → 400; a wait longer than three target durations → 503 with
+//! `Retry-After` (RFC 8216bis §6.2.5.2 says 503 for that case; the reference used 404).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -10,12 +17,14 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
-use sluice_media::playlist::{master_playlist, media_playlist};
+use sluice_media::playlist::{
+    Blocking, advance_part_limit, blocking, master_playlist, media_playlist, part_target,
+};
 use sluice_media::ring::SegmentRing;
 use sluice_media::segmenter::Part;
 
@@ -24,7 +33,7 @@ use crate::hub::{Hub, OutputKind, Stream};
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 const INIT_TYPE: &str = "video/mp4";
 const SEGMENT_TYPE: &str = "video/iso.segment";
-/// Media never changes once published: caches may keep it.
+/// Media never changes once published: caches (a CDN) may keep it.
 const IMMUTABLE: &str = "public, max-age=3600, immutable";
 /// How long a playlist request on a cold stream waits for the first part.
 const STARTUP_WAIT: Duration = Duration::from_secs(20);
@@ -48,13 +57,15 @@ fn stream_for(hub: &Hub, token: &str) -> Option<Arc<Stream>> {
 }
 
 fn has_content(ring: &SegmentRing) -> Option<()> {
-    ring.segments()
-        .iter()
-        .any(|s| !s.parts.is_empty())
-        .then_some(())
+    ring.live_edge().map(|_| ())
 }
 
-/// 503 with a hint to retry: the stream has no media yet (starting, or its source is failing).
+fn status(code: StatusCode) -> Response {
+    code.into_response()
+}
+
+/// 503 with a hint to retry: no media yet (starting, or the source is failing), or a blocking
+/// request that was not satisfied in time.
 fn not_ready() -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
@@ -64,11 +75,11 @@ fn not_ready() -> Response {
         .into_response()
 }
 
-fn playlist_response(text: String) -> Response {
+fn playlist_response(text: String, cache: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, PLAYLIST_TYPE),
-            (header::CACHE_CONTROL, "no-cache"),
+            (header::CACHE_CONTROL, cache),
         ],
         text,
     )
@@ -77,33 +88,134 @@ fn playlist_response(text: String) -> Response {
 
 async fn master(State(hub): State<Arc<Hub>>, Path(token): Path<String>) -> Response {
     let Some(stream) = stream_for(&hub, &token) else {
-        return StatusCode::NOT_FOUND.into_response();
+        return status(StatusCode::NOT_FOUND);
     };
-    let media = stream.media();
-    match media.wait_for(STARTUP_WAIT, master_playlist).await {
-        Some(text) => playlist_response(text),
+    match stream.media().wait_for(STARTUP_WAIT, master_playlist).await {
+        Some(text) => playlist_response(text, "no-cache"),
         None => not_ready(),
     }
 }
 
-async fn playlist(State(hub): State<Arc<Hub>>, Path(token): Path<String>) -> Response {
+/// The blocking-reload query of a media playlist request.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct PlaylistQuery {
+    msn: Option<u64>,
+    part: Option<usize>,
+    skip: bool,
+}
+
+/// Parses `_HLS_msn`, `_HLS_part` and `_HLS_skip`; other parameters are ignored, malformed
+/// values are an error.
+fn parse_query(raw: Option<&str>) -> Result<PlaylistQuery, ()> {
+    let mut q = PlaylistQuery::default();
+    for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "_HLS_msn" => q.msn = Some(value.parse().map_err(|_| ())?),
+            "_HLS_part" => q.part = Some(value.parse().map_err(|_| ())?),
+            "_HLS_skip" => match value {
+                "YES" | "v2" => q.skip = true,
+                "NO" => {}
+                _ => return Err(()),
+            },
+            _ => {}
+        }
+    }
+    if q.part.is_some() && q.msn.is_none() {
+        return Err(());
+    }
+    Ok(q)
+}
+
+async fn playlist(
+    State(hub): State<Arc<Hub>>,
+    Path(token): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let Some(stream) = stream_for(&hub, &token) else {
-        return StatusCode::NOT_FOUND.into_response();
+        return status(StatusCode::NOT_FOUND);
+    };
+    let Ok(query) = parse_query(raw.as_deref()) else {
+        return status(StatusCode::BAD_REQUEST);
     };
     let cfg = stream.settings().playlist();
     let media = stream.media();
     if media.wait_for(STARTUP_WAIT, has_content).await.is_none() {
         return not_ready();
     }
-    match media_playlist(&media.ring(), &cfg) {
-        Some(text) => playlist_response(text),
+    // Plain HLS playlists may be cached for half a segment; LL-HLS ones change every part.
+    let cache = if cfg.ll_hls {
+        "no-cache"
+    } else {
+        "public, max-age=0, s-maxage=1"
+    };
+    let Some(msn) = query.msn.filter(|_| cfg.ll_hls) else {
+        return match media_playlist(&media.ring(), &cfg, query.skip) {
+            Some(text) => playlist_response(text, cache),
+            None => not_ready(),
+        };
+    };
+    let (limit, hold) = {
+        let ring = media.ring();
+        let target = ring
+            .segments()
+            .iter()
+            .map(|s| s.duration_so_far())
+            .fold(cfg.min_segment, f64::max)
+            .round()
+            .max(1.0);
+        (
+            advance_part_limit(part_target(&ring, &cfg)),
+            Duration::from_secs_f64(3.0 * target),
+        )
+    };
+    let outcome = media
+        .wait_for_timed(hold, |ring| match blocking(ring, msn, query.part, limit) {
+            Blocking::Ready => Some(media_playlist(ring, &cfg, query.skip)),
+            Blocking::Reject => Some(None),
+            Blocking::Wait => None,
+        })
+        .await;
+    match outcome {
+        Some((Some(text), delay)) => {
+            if let Some(d) = delay {
+                hub.observe_blocking_release(d);
+            }
+            playlist_response(text, cache)
+        }
+        Some((None, _)) => status(StatusCode::BAD_REQUEST),
         None => not_ready(),
     }
 }
 
-async fn init(State(hub): State<Arc<Hub>>, Path(token): Path<String>) -> Response {
+/// A strong validator for immutable media: the stream's identity, the init or the segment and
+/// part. Matching `If-None-Match` gets a 304.
+fn etag(stream: &Stream, what: &str) -> String {
+    format!("\"{}-{what}\"", stream.instance_id())
+}
+
+fn not_modified(headers: &HeaderMap, tag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"))
+}
+
+fn not_modified_response(tag: &str) -> Response {
+    let mut r = status(StatusCode::NOT_MODIFIED);
+    if let Ok(v) = HeaderValue::from_str(tag) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    r
+}
+
+async fn init(
+    State(hub): State<Arc<Hub>>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let Some(stream) = stream_for(&hub, &token) else {
-        return StatusCode::NOT_FOUND.into_response();
+        return status(StatusCode::NOT_FOUND);
     };
     // The playlist's EXT-X-MAP names the init of its first segment.
     let init = stream
@@ -113,23 +225,24 @@ async fn init(State(hub): State<Arc<Hub>>, Path(token): Path<String>) -> Respons
         .front()
         .map(|s| s.init.clone());
     match init {
-        Some(init) => init_response(init.with_orientation(stream.orientation())),
-        None => StatusCode::NOT_FOUND.into_response(),
+        Some(init) => init_response(&stream, &init, &headers),
+        None => status(StatusCode::NOT_FOUND),
     }
 }
 
 async fn init_by_id(
     State(hub): State<Arc<Hub>>,
     Path((token, file)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Response {
     let Some(stream) = stream_for(&hub, &token) else {
-        return StatusCode::NOT_FOUND.into_response();
+        return status(StatusCode::NOT_FOUND);
     };
     let Some(id) = file
         .strip_suffix(".mp4")
         .and_then(|n| n.parse::<u64>().ok())
     else {
-        return StatusCode::NOT_FOUND.into_response();
+        return status(StatusCode::NOT_FOUND);
     };
     let init = stream
         .media()
@@ -139,20 +252,34 @@ async fn init_by_id(
         .find(|s| s.init.id == id)
         .map(|s| s.init.clone());
     match init {
-        Some(init) => init_response(init.with_orientation(stream.orientation())),
-        None => StatusCode::NOT_FOUND.into_response(),
+        Some(init) => init_response(&stream, &init, &headers),
+        None => status(StatusCode::NOT_FOUND),
     }
 }
 
-fn init_response(bytes: Bytes) -> Response {
-    (
+fn init_response(
+    stream: &Stream,
+    init: &sluice_media::segmenter::InitSegment,
+    headers: &HeaderMap,
+) -> Response {
+    let orientation = stream.orientation();
+    let tag = etag(stream, &format!("init{}-o{}", init.id, orientation.exif()));
+    if not_modified(headers, &tag) {
+        return not_modified_response(&tag);
+    }
+    let mut r = (
         [
             (header::CONTENT_TYPE, INIT_TYPE),
+            // The orientation can change at runtime: revalidate.
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        bytes,
+        init.with_orientation(orientation),
     )
-        .into_response()
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    r
 }
 
 /// `N.m4s` or `N.P.m4s`.
@@ -173,15 +300,26 @@ enum Lookup<T> {
 async fn segment(
     State(hub): State<Arc<Hub>>,
     Path((token, file)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Response {
     let Some(stream) = stream_for(&hub, &token) else {
-        return StatusCode::NOT_FOUND.into_response();
+        return status(StatusCode::NOT_FOUND);
     };
     let Some((sequence, part)) = parse_media_name(&file) else {
-        return StatusCode::NOT_FOUND.into_response();
+        return status(StatusCode::NOT_FOUND);
     };
     // Media fetches, not playlist polls, keep the output alive.
     stream.touch(OutputKind::Hls);
+    let tag = etag(
+        &stream,
+        &match part {
+            Some(p) => format!("{sequence}.{p}"),
+            None => format!("{sequence}"),
+        },
+    );
+    if not_modified(&headers, &tag) {
+        return not_modified_response(&tag);
+    }
     let cfg = stream.settings().config;
     let parts = match part {
         None => {
@@ -199,19 +337,25 @@ async fn segment(
         Some(p) => {
             // A part: a hinted part blocks until it is complete.
             let timeout = Duration::from_secs_f64(cfg.part_duration * 3.0 + 2.0);
-            stream
+            let found = stream
                 .media()
-                .wait_for(timeout, |ring| match find_part(ring, sequence, p) {
+                .wait_for_timed(timeout, |ring| match find_part(ring, sequence, p) {
                     Lookup::Found(part) => Some(vec![part]),
                     Lookup::Wait => None,
                     Lookup::Gone => Some(Vec::new()),
                 })
-                .await
+                .await;
+            if let Some((ref parts, Some(delay))) = found
+                && !parts.is_empty()
+            {
+                hub.observe_blocking_release(delay);
+            }
+            found.map(|(parts, _)| parts)
         }
     };
     match parts {
-        Some(parts) if !parts.is_empty() => media_response(&parts),
-        _ => StatusCode::NOT_FOUND.into_response(),
+        Some(parts) if !parts.is_empty() => media_response(&parts, &tag),
+        _ => status(StatusCode::NOT_FOUND),
     }
 }
 
@@ -239,7 +383,7 @@ fn find_part(ring: &SegmentRing, sequence: u64, index: usize) -> Lookup<Arc<Part
 }
 
 /// A media body made of the parts' chunks, without copying them.
-fn media_response(parts: &[Arc<Part>]) -> Response {
+fn media_response(parts: &[Arc<Part>], tag: &str) -> Response {
     let size: usize = parts.iter().map(|p| p.fragment.size).sum();
     let chunks: Vec<Bytes> = parts
         .iter()
@@ -253,6 +397,9 @@ fn media_response(parts: &[Arc<Part>]) -> Response {
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SEGMENT_TYPE));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    if let Ok(v) = HeaderValue::from_str(tag) {
+        headers.insert(header::ETAG, v);
+    }
     response
 }
 
@@ -267,5 +414,27 @@ mod tests {
         assert_eq!(parse_media_name("12.3.4.m4s"), None);
         assert_eq!(parse_media_name("../x.m4s"), None);
         assert_eq!(parse_media_name("12.mp4"), None);
+    }
+
+    #[test]
+    fn blocking_queries() {
+        assert_eq!(parse_query(None), Ok(PlaylistQuery::default()));
+        assert_eq!(
+            parse_query(Some("_HLS_msn=5&_HLS_part=2&_HLS_skip=YES&x=1")),
+            Ok(PlaylistQuery {
+                msn: Some(5),
+                part: Some(2),
+                skip: true
+            })
+        );
+        assert_eq!(
+            parse_query(Some("_HLS_part=2")),
+            Err(()),
+            "part without msn"
+        );
+        assert_eq!(parse_query(Some("_HLS_msn=-1")), Err(()));
+        assert_eq!(parse_query(Some("_HLS_msn=x")), Err(()));
+        assert_eq!(parse_query(Some("_HLS_skip=maybe")), Err(()));
+        assert_eq!(parse_query(Some("_HLS_skip=v2")).map(|q| q.skip), Ok(true));
     }
 }

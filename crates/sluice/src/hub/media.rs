@@ -1,7 +1,7 @@
 //! A stream's shared media state: the segment ring and a notifier for requests waiting on it.
 
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sluice_media::ring::SegmentRing;
 use sluice_media::segmenter::Event;
@@ -11,7 +11,8 @@ use tokio::sync::watch;
 /// apply events or copy out what a request needs, never across an await.
 pub struct MediaState {
     ring: Mutex<SegmentRing>,
-    version: watch::Sender<u64>,
+    /// When the ring last changed; waiters watch it.
+    version: watch::Sender<Instant>,
     closed: std::sync::atomic::AtomicBool,
 }
 
@@ -20,7 +21,7 @@ impl MediaState {
     pub fn new(segments: usize) -> Self {
         MediaState {
             ring: Mutex::new(SegmentRing::new(segments)),
-            version: watch::Sender::new(0),
+            version: watch::Sender::new(Instant::now()),
             closed: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -38,20 +39,20 @@ impl MediaState {
                 ring.apply(event);
             }
         }
-        self.version.send_modify(|v| *v += 1);
+        self.version.send_replace(Instant::now());
     }
 
     /// Marks the end of a run (see [`SegmentRing::end_run`]) and wakes every waiter.
     pub fn end_run(&self) {
         self.ring().end_run();
-        self.version.send_modify(|v| *v += 1);
+        self.version.send_replace(Instant::now());
     }
 
     /// Releases every waiter for good (server shutdown, stream removed): `wait_for` returns
     /// `None` from now on.
     pub fn close(&self) {
         self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
-        self.version.send_modify(|v| *v += 1);
+        self.version.send_replace(Instant::now());
     }
 
     /// Waits until `check` returns `Some` for the ring, at most `timeout`. `check` runs with the
@@ -60,20 +61,32 @@ impl MediaState {
     pub async fn wait_for<T>(
         &self,
         timeout: Duration,
-        mut check: impl FnMut(&SegmentRing) -> Option<T>,
+        check: impl FnMut(&SegmentRing) -> Option<T>,
     ) -> Option<T> {
+        self.wait_for_timed(timeout, check).await.map(|(v, _)| v)
+    }
+
+    /// [`MediaState::wait_for`], also returning, when the request had to wait, how long after
+    /// the ring change that satisfied it the waiter got going again (the publish-to-response
+    /// delay of blocking requests).
+    pub async fn wait_for_timed<T>(
+        &self,
+        timeout: Duration,
+        mut check: impl FnMut(&SegmentRing) -> Option<T>,
+    ) -> Option<(T, Option<Duration>)> {
         let mut rx = self.version.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut waited = false;
         loop {
-            rx.borrow_and_update();
+            let changed_at = *rx.borrow_and_update();
             if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
                 return None;
             }
             if let Some(v) = check(&self.ring()) {
-                return Some(v);
+                return Some((v, waited.then(|| changed_at.elapsed())));
             }
             match tokio::time::timeout_at(deadline, rx.changed()).await {
-                Ok(Ok(())) => continue,
+                Ok(Ok(())) => waited = true,
                 _ => return None,
             }
         }

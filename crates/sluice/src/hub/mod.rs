@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use sluice_media::mp4::Orientation;
 use sluice_media::pipeline::{Pipeline, PipelineConfig};
 use sluice_media::playlist::PlaylistConfig;
@@ -172,6 +173,9 @@ pub struct Stream {
     /// holds it for its whole life, which also keeps two workers from overlapping.
     pipeline: tokio::sync::Mutex<Pipeline>,
     group: Arc<retina::client::SessionGroup>,
+    /// Random per stream instance: part of media ETags, so caches never confuse two lives of a
+    /// stream (sequence numbers restart when the server does).
+    instance: String,
     /// Statistics.
     pub counters: Counters,
 }
@@ -199,6 +203,11 @@ impl Stream {
     /// The orientation applied to init segments.
     pub fn orientation(&self) -> Orientation {
         Orientation::new(lock(&self.config).orientation).unwrap_or(Orientation::NORMAL)
+    }
+
+    /// The random identity of this stream instance (for ETags).
+    pub fn instance_id(&self) -> &str {
+        &self.instance
     }
 
     /// The shared media state.
@@ -370,6 +379,8 @@ impl Stream {
 pub struct Hub {
     streams: RwLock<BTreeMap<String, Arc<Stream>>>,
     settings: HlsSettings,
+    /// Seconds from a ring change to the release of the blocked request it satisfied.
+    blocking_release: Histogram,
     /// Tracks RTSP sessions so shutdown can wait for their TEARDOWN.
     group: Arc<retina::client::SessionGroup>,
 }
@@ -380,6 +391,7 @@ impl Hub {
         Arc::new(Hub {
             streams: RwLock::new(BTreeMap::new()),
             settings,
+            blocking_release: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             group: Arc::new(retina::client::SessionGroup::default()),
         })
     }
@@ -387,6 +399,16 @@ impl Hub {
     /// The shared settings.
     pub fn settings(&self) -> &HlsSettings {
         &self.settings
+    }
+
+    /// Records how long after a part was published a blocked request got going.
+    pub fn observe_blocking_release(&self, delay: Duration) {
+        self.blocking_release.observe(delay.as_secs_f64());
+    }
+
+    /// The histogram of [`Hub::observe_blocking_release`] (a handle to the same data).
+    pub fn blocking_release(&self) -> Histogram {
+        self.blocking_release.clone()
     }
 
     /// Registers a stream; starts it if it is preloaded.
@@ -421,6 +443,7 @@ impl Hub {
             }),
             pipeline: tokio::sync::Mutex::new(Pipeline::new(self.settings.pipeline())),
             group: Arc::clone(&self.group),
+            instance: token::new_token()[..12].to_string(),
             counters: Counters::default(),
         });
         streams.insert(name.to_string(), Arc::clone(&stream));
