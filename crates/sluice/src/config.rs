@@ -78,7 +78,7 @@ impl Default for HlsConfig {
         HlsConfig {
             ll_hls: true,
             segment_duration: 1.0,
-            part_duration: 0.3,
+            part_duration: 0.25,
             segments: 7,
             idle_timeout: 300.0,
             max_timestamp_gap: 10.0,

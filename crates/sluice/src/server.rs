@@ -22,6 +22,7 @@ pub fn router(hub: Arc<Hub>, api_token: Option<String>) -> Router {
         .with_state((Arc::clone(&hub), Arc::clone(&requests)));
     Router::new()
         .route("/", get(web::index))
+        .route("/static/hls.min.js", get(web::hls_js))
         .route("/healthz", get(|| async { "ok" }))
         .merge(api::routes(api_token))
         .nest("/api/hls", hls::routes().layer(hls_layers()))

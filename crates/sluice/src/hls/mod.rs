@@ -86,11 +86,27 @@ fn playlist_response(text: String, cache: &'static str) -> Response {
         .into_response()
 }
 
+/// The multivariant playlist waits for the first complete segment (one GOP on a cold stream,
+/// not the reference's two segments): hls.js and native players cannot start on a media
+/// playlist that has parts but no whole segment yet (hls.js reports `levelEmptyError`), and a
+/// whole segment also gives `BANDWIDTH` a real measurement. Should no segment complete in
+/// time (a camera with a very long GOP), whatever exists is described.
 async fn master(State(hub): State<Arc<Hub>>, Path(token): Path<String>) -> Response {
     let Some(stream) = stream_for(&hub, &token) else {
         return status(StatusCode::NOT_FOUND);
     };
-    match stream.media().wait_for(STARTUP_WAIT, master_playlist).await {
+    let media = stream.media();
+    let complete = |ring: &SegmentRing| {
+        ring.segments()
+            .iter()
+            .any(|s| s.is_complete())
+            .then(|| master_playlist(ring))
+            .flatten()
+    };
+    if let Some(text) = media.wait_for(STARTUP_WAIT, complete).await {
+        return playlist_response(text, "no-cache");
+    }
+    match master_playlist(&media.ring()) {
         Some(text) => playlist_response(text, "no-cache"),
         None => not_ready(),
     }

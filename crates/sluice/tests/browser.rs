@@ -1,0 +1,129 @@
+//! Real-browser playback: headless Debian Chromium, driven by playwright-core
+//! (`tests/browser/play.mjs`), plays Sluice's web page with hls.js in low-latency mode and with
+//! the browser's native HLS. The page's screenshot is saved under `test-artifacts/`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::*;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// What play.mjs reported.
+struct Playback(serde_json::Value);
+
+impl Playback {
+    fn f(&self, key: &str) -> f64 {
+        self.0[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} missing: {}", self.0))
+    }
+}
+
+/// One browser at a time: three Chromiums decoding at once on a 2-core machine would measure
+/// the machine, not the stream.
+static BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn play(page: &str, stream: &str, engine: &str, seconds: u32) -> Playback {
+    let _one_at_a_time = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    require_tool("node");
+    require_tool("chromium");
+    let root = repo_root();
+    assert!(
+        root.join("node_modules/playwright-core").exists(),
+        "playwright-core is not installed: run the README's test command (scripts/test.sh)"
+    );
+    let artifacts = root.join("test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join(format!("browser-{stream}-{engine}.png"));
+    let out = Command::new("node")
+        .current_dir(&root)
+        .arg(root.join("crates/sluice/tests/browser/play.mjs"))
+        .args([
+            page,
+            stream,
+            engine,
+            &seconds.to_string(),
+            shot.to_str().unwrap(),
+        ])
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "play.mjs failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("play.mjs JSON");
+    assert!(v["failure"].is_null(), "playback failed: {v}");
+    assert!(shot.exists(), "screenshot saved");
+    eprintln!("{stream} with {engine}: {v}");
+    Playback(v)
+}
+
+/// The checks every playback must pass: the engine asked for, no fatal error, no stall, and
+/// media time advancing in step with the wall clock.
+fn assert_smooth(p: &Playback, engine: &str) {
+    assert_eq!(p.0["engineUsed"], engine, "{}", p.0);
+    assert_eq!(p.f("fatal"), 0.0, "fatal errors: {}", p.0);
+    assert_eq!(p.f("stalls"), 0.0, "stalls: {}", p.0);
+    assert!(p.f("longestFreeze") < 1.0, "playback froze: {}", p.0);
+    let drift = p.f("mediaElapsed") - p.f("wallElapsed");
+    assert!(
+        drift.abs() < 1.0,
+        "media time drifted {drift:.2} s from the wall clock: {}",
+        p.0
+    );
+}
+
+#[test]
+fn demo_plays_with_hlsjs_at_low_latency() {
+    let server = Server::start(&[]);
+    let p = play(&server.url("/"), "demo", "hls.js", 20);
+    assert_smooth(&p, "hls.js");
+    let median = p.f("latencyMedian");
+    assert!(
+        median <= 1.2,
+        "hls.js latency median {median:.3} s > 1.2 s: {}",
+        p.0
+    );
+    assert_eq!(p.f("width"), 640.0);
+}
+
+#[test]
+fn rtsp_camera_plays_with_hlsjs_at_low_latency() {
+    let camera = Camera::start(&["--gop", "25"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "streams:\n  cam: {{ source: \"{}\", transport: tcp }}\n",
+            camera.url
+        ),
+    );
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    let p = play(&server.url("/"), "cam", "hls.js", 20);
+    assert_smooth(&p, "hls.js");
+    let median = p.f("latencyMedian");
+    assert!(
+        median <= 1.2,
+        "hls.js latency median {median:.3} s > 1.2 s: {}",
+        p.0
+    );
+}
+
+/// Chromium's native HLS refuses (MEDIA_ERR_SRC_NOT_SUPPORTED) a live playlist shorter than
+/// about three target durations, so it is tested on a stream that has been running that long,
+/// as a viewer opening the page on a running camera would see it. hls.js starts on one segment.
+#[test]
+fn demo_plays_with_native_hls() {
+    let server = Server::start(&[]);
+    let base = hls_base(&server, "demo");
+    wait_for_segments(&base, 4);
+    let p = play(&server.url("/"), "demo", "native", 12);
+    assert_smooth(&p, "native");
+}
