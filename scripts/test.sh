@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Sluice's whole test suite, installing the real peers the tests drive when missing:
-# ffmpeg/ffprobe, and GStreamer's RTSP server with its Python bindings (Debian packages).
-# Safe to run repeatedly; installs nothing already present.
+# ffmpeg/ffprobe, GStreamer's RTSP server with its Python bindings and Chromium (Debian
+# packages), hls.js and playwright-core (npm, pinned by package-lock.json), and the m3u8
+# playlist parser (PyPI). Safe to run repeatedly; installs nothing already present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,8 @@ if ! /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0');
              gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0 gir1.2-gstreamer-1.0
              gir1.2-gst-plugins-base-1.0)
 fi
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 if ((${#need_apt[@]})); then
   echo "installing: ${need_apt[*]}"
   SUDO=""
@@ -23,6 +26,13 @@ if ((${#need_apt[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
+
+# hls.js (embedded into the web page at build time) and playwright-core.
+if ! npm ls --silent hls.js playwright-core >/dev/null 2>&1; then
+  npm ci --no-audit --no-fund
+fi
+# The LL-HLS-aware playlist parser the playlist tests cross-check with.
+python3 -c "import m3u8" >/dev/null 2>&1 || python3 -m pip install --quiet m3u8
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

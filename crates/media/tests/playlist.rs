@@ -377,3 +377,97 @@ fn empty_ring_blocks() {
     let ring = SegmentRing::new(3);
     assert_eq!(blocking(&ring, 0, Some(0), 10), Blocking::Wait);
 }
+
+/// Every playlist shape, parsed by an independent LL-HLS-aware parser (the `m3u8` package from
+/// PyPI, installed by the README's test command): what it reads back matches what was meant.
+#[test]
+fn every_playlist_shape_parses_with_m3u8() {
+    let ll_full = full_ring();
+    let mut restarted = SegmentRing::new(3);
+    segment(&mut restarted, &init(0), 0.0, false, None);
+    restarted.end_run();
+    segment(&mut restarted, &init(1), 5.0, false, None);
+    segment(&mut restarted, &init(1), 6.0, false, Some(1));
+    let plain = PlaylistConfig {
+        ll_hls: false,
+        ..ll()
+    };
+    let shapes = [
+        media_playlist(&ll_full, &ll(), false).unwrap(),
+        media_playlist(&ll_full, &ll(), true).unwrap(),
+        media_playlist(&ll_full, &plain, false).unwrap(),
+        media_playlist(&restarted, &ll(), false).unwrap(),
+        master_playlist(&ll_full).unwrap(),
+    ];
+    let dir = std::env::temp_dir().join(format!("sluice-m3u8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let paths: Vec<_> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let p = dir.join(format!("{i}.m3u8"));
+            std::fs::write(&p, text).unwrap();
+            p
+        })
+        .collect();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/m3u8_summary.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .args(&paths)
+        .output()
+        .expect("python3");
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(
+        out.status.success(),
+        "m3u8 failed (scripts/test.sh installs it with pip): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let parsed: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(parsed.len(), shapes.len());
+
+    let full = &parsed[0];
+    assert_eq!(full["version"], 9);
+    assert_eq!(full["target_duration"], 1);
+    assert_eq!(full["part_target"], 0.28);
+    assert_eq!(full["can_block_reload"], "YES");
+    assert_eq!(full["part_hold_back"], 0.84);
+    assert_eq!(full["can_skip_until"], 6.0);
+    assert_eq!(full["preload_hint"], "./segment/7.2.m4s");
+    assert_eq!(full["map"], serde_json::json!(["init.mp4"]));
+    let segs = full["segments"].as_array().unwrap();
+    // Seven complete segments, and the one in progress that only has parts.
+    assert_eq!(segs.len(), 8);
+    assert_eq!(segs[6]["uri"], "./segment/6.m4s");
+    assert_eq!(segs[6]["duration"], 1.0);
+    assert_eq!(
+        segs[6]["parts"][0],
+        serde_json::json!(["./segment/6.0.m4s", 0.28, true])
+    );
+    assert_eq!(segs[7]["parts"].as_array().unwrap().len(), 2);
+
+    let delta = &parsed[1];
+    assert_eq!(delta["skipped_segments"], 1);
+    assert_eq!(delta["segments"][0]["uri"], "./segment/1.m4s");
+
+    let plain = &parsed[2];
+    assert_eq!(plain["version"], 6);
+    assert_eq!(plain["part_target"], serde_json::Value::Null);
+    assert_eq!(plain["segments"].as_array().unwrap().len(), 7);
+
+    let restarted = &parsed[3];
+    let segs = restarted["segments"].as_array().unwrap();
+    assert_eq!(segs[1]["discontinuity"], true);
+    assert_eq!(
+        restarted["map"],
+        serde_json::json!(["init.mp4", "init/1.mp4"])
+    );
+
+    let master = &parsed[4]["variants"][0];
+    assert_eq!(master["uri"], "playlist.m3u8");
+    assert_eq!(master["codecs"], "avc1.64001f,mp4a.40.2");
+    assert_eq!(master["resolution"], serde_json::json!([1280, 720]));
+    assert_eq!(master["bandwidth"], 960000);
+}
