@@ -60,11 +60,39 @@ impl InitSegment {
     }
 }
 
+/// The samples of one track in a part, without their data: what a recorder needs to build a
+/// progressive MP4's sample tables from the part's `mdat` payload.
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    /// Index of the track in the part's init segment.
+    pub track: usize,
+    /// Decode time of the first sample, in the track's timescale.
+    pub base_decode_time: u64,
+    /// The samples, in the order their data follows in the fragment's chunks.
+    pub samples: Vec<SampleInfo>,
+}
+
+/// One sample's metadata.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampleInfo {
+    /// Duration in the track's timescale.
+    pub duration: u32,
+    /// Payload size in bytes.
+    pub size: u32,
+    /// Composition time offset.
+    pub cto: i32,
+    /// Sync sample.
+    pub keyframe: bool,
+}
+
 /// One part: a `moof`+`mdat` and its metadata.
 #[derive(Debug)]
 pub struct Part {
-    /// The fragment bytes.
+    /// The fragment bytes: the `moof` and `mdat` header, then one chunk per sample, in the
+    /// order of `runs`.
     pub fragment: Fragment,
+    /// The tracks' samples in this part (tracks without samples are left out).
+    pub runs: Vec<RunInfo>,
     /// Duration in seconds (the sum of its video frames' durations).
     pub duration: f64,
     /// True when the part starts with a keyframe, so a player can start decoding there.
@@ -376,11 +404,30 @@ impl Segmenter {
             runs.push(make_run(i as u32 + 1, false, taken, track.frame_samples()));
         }
         let fragment = write_fragment(self.fragment_sequence, &runs);
+        let runs = runs
+            .iter()
+            .filter(|r| !r.samples.is_empty())
+            .map(|r| RunInfo {
+                track: r.track_id as usize - 1,
+                base_decode_time: r.base_decode_time,
+                samples: r
+                    .samples
+                    .iter()
+                    .map(|s| SampleInfo {
+                        duration: s.duration,
+                        size: s.data.len() as u32,
+                        cto: s.cto,
+                        keyframe: s.keyframe,
+                    })
+                    .collect(),
+            })
+            .collect();
         self.fragment_sequence = self.fragment_sequence.wrapping_add(1);
         let duration = self.secs(end - self.part_start);
         self.part_start = end;
         out.push(Event::Part(Part {
             fragment,
+            runs,
             duration,
             independent,
         }));

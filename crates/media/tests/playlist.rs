@@ -34,6 +34,7 @@ fn t0() -> SystemTime {
 
 fn part(duration: f64, independent: bool, size: usize) -> Event {
     Event::Part(Part {
+        runs: Vec::new(),
         fragment: Fragment {
             chunks: vec![Bytes::from(vec![0; size])],
             size,

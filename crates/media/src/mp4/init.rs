@@ -43,32 +43,30 @@ impl Orientation {
 /// Writes the init segment for `tracks` (track IDs are the indices plus one).
 pub fn write_init(tracks: &[Track], orientation: Orientation) -> Vec<u8> {
     let mut w = BoxWriter::with_capacity(1024);
-    w.open(b"ftyp");
-    w.bytes(b"iso5");
-    w.u32(512);
-    for brand in [b"iso5", b"iso6", b"mp41"] {
-        w.bytes(brand);
-    }
-    w.close();
-
+    write_ftyp(&mut w, b"iso5", &[b"iso5", b"iso6", b"mp41"]);
     w.open(b"moov");
-    w.open_full(b"mvhd", 0, 0);
-    w.u32(0); // creation time
-    w.u32(0); // modification time
-    w.u32(1000); // timescale
-    w.u32(0); // duration: unknown (fragmented)
-    w.u32(0x0001_0000); // rate 1.0
-    w.u16(0x0100); // volume 1.0
-    w.zeros(10);
-    write_matrix(&mut w, Orientation::NORMAL);
-    w.zeros(24); // pre_defined
-    w.u32(tracks.len() as u32 + 1); // next_track_ID
-    w.close();
-
+    write_mvhd(&mut w, 0, tracks.len());
     for (i, track) in tracks.iter().enumerate() {
-        write_trak(&mut w, i as u32 + 1, track, orientation);
+        let trak = Trak {
+            id: i as u32 + 1,
+            entries: std::slice::from_ref(track),
+            orientation,
+            movie_duration: 0,
+            media_duration: 0,
+            empty_edit: 0,
+        };
+        write_trak(&mut w, &trak, |w| {
+            for empty in [b"stts", b"stsc", b"stco"] {
+                w.open_full(empty, 0, 0);
+                w.u32(0);
+                w.close();
+            }
+            w.open_full(b"stsz", 0, 0);
+            w.u32(0);
+            w.u32(0);
+            w.close();
+        });
     }
-
     w.open(b"mvex");
     for i in 0..tracks.len() {
         w.open_full(b"trex", 0, 0);
@@ -84,21 +82,86 @@ pub fn write_init(tracks: &[Track], orientation: Orientation) -> Vec<u8> {
     w.finish()
 }
 
+pub(super) fn write_ftyp(w: &mut BoxWriter, major: &[u8; 4], compatible: &[&[u8; 4]]) {
+    w.open(b"ftyp");
+    w.bytes(major);
+    w.u32(512);
+    for brand in compatible {
+        w.bytes(*brand);
+    }
+    w.close();
+}
+
+/// `mvhd` with a 1000 Hz movie timescale.
+pub(super) fn write_mvhd(w: &mut BoxWriter, duration_ms: u64, tracks: usize) {
+    let long = duration_ms > u64::from(u32::MAX);
+    w.open_full(b"mvhd", u8::from(long), 0);
+    if long {
+        w.u64(0);
+        w.u64(0);
+        w.u32(1000);
+        w.u64(duration_ms);
+    } else {
+        w.u32(0); // creation time
+        w.u32(0); // modification time
+        w.u32(1000); // timescale
+        w.u32(duration_ms as u32);
+    }
+    w.u32(0x0001_0000); // rate 1.0
+    w.u16(0x0100); // volume 1.0
+    w.zeros(10);
+    write_matrix(w, Orientation::NORMAL);
+    w.zeros(24); // pre_defined
+    w.u32(tracks as u32 + 1); // next_track_ID
+    w.close();
+}
+
 fn write_matrix(w: &mut BoxWriter, orientation: Orientation) {
     for v in orientation.matrix() {
         w.i32(v);
     }
 }
 
-fn write_trak(w: &mut BoxWriter, id: u32, track: &Track, orientation: Orientation) {
+/// What a `trak` box says about its track.
+pub(super) struct Trak<'a> {
+    /// Track ID.
+    pub id: u32,
+    /// Sample descriptions (all of one kind); the first gives the dimensions.
+    pub entries: &'a [Track],
+    /// Applied to video.
+    pub orientation: Orientation,
+    /// Duration in the movie timescale (1000 Hz), including `empty_edit`.
+    pub movie_duration: u64,
+    /// Duration in the track's timescale.
+    pub media_duration: u64,
+    /// Movie-timescale delay before the media starts (an empty edit), 0 for none.
+    pub empty_edit: u64,
+}
+
+/// Writes a `trak`; `stbl_tables` writes the sample tables after `stsd`.
+pub(super) fn write_trak(
+    w: &mut BoxWriter,
+    t: &Trak<'_>,
+    stbl_tables: impl FnOnce(&mut BoxWriter),
+) {
+    let track = &t.entries[0];
     let video = track.kind() == TrackKind::Video;
+    let long = t.movie_duration > u64::from(u32::MAX) || t.media_duration > u64::from(u32::MAX);
     w.open(b"trak");
-    w.open_full(b"tkhd", 0, 0x3); // enabled, in movie
-    w.u32(0);
-    w.u32(0);
-    w.u32(id);
-    w.u32(0); // reserved
-    w.u32(0); // duration
+    w.open_full(b"tkhd", u8::from(long), 0x3); // enabled, in movie
+    if long {
+        w.u64(0);
+        w.u64(0);
+        w.u32(t.id);
+        w.u32(0);
+        w.u64(t.movie_duration);
+    } else {
+        w.u32(0);
+        w.u32(0);
+        w.u32(t.id);
+        w.u32(0); // reserved
+        w.u32(t.movie_duration as u32);
+    }
     w.zeros(8);
     w.u16(0); // layer
     w.u16(0); // alternate group
@@ -107,7 +170,7 @@ fn write_trak(w: &mut BoxWriter, id: u32, track: &Track, orientation: Orientatio
     write_matrix(
         w,
         if video {
-            orientation
+            t.orientation
         } else {
             Orientation::NORMAL
         },
@@ -116,12 +179,34 @@ fn write_trak(w: &mut BoxWriter, id: u32, track: &Track, orientation: Orientatio
     w.u32(u32::from(track.height()) << 16);
     w.close();
 
+    if t.empty_edit > 0 {
+        w.open(b"edts");
+        w.open_full(b"elst", 1, 0);
+        w.u32(2);
+        // An empty edit (media time -1) delays the track, then the media plays from its start.
+        w.u64(t.empty_edit);
+        w.u64(u64::MAX);
+        w.u32(0x0001_0000);
+        w.u64(t.movie_duration - t.empty_edit);
+        w.u64(0);
+        w.u32(0x0001_0000);
+        w.close();
+        w.close();
+    }
+
     w.open(b"mdia");
-    w.open_full(b"mdhd", 0, 0);
-    w.u32(0);
-    w.u32(0);
-    w.u32(track.timescale());
-    w.u32(0);
+    w.open_full(b"mdhd", u8::from(long), 0);
+    if long {
+        w.u64(0);
+        w.u64(0);
+        w.u32(track.timescale());
+        w.u64(t.media_duration);
+    } else {
+        w.u32(0);
+        w.u32(0);
+        w.u32(track.timescale());
+        w.u32(t.media_duration as u32);
+    }
     w.u16(0x55c4); // language "und"
     w.u16(0);
     w.close();
@@ -155,18 +240,12 @@ fn write_trak(w: &mut BoxWriter, id: u32, track: &Track, orientation: Orientatio
 
     w.open(b"stbl");
     w.open_full(b"stsd", 0, 0);
-    w.u32(1);
-    write_sample_entry(w, track);
-    w.close();
-    for empty in [b"stts", b"stsc", b"stco"] {
-        w.open_full(empty, 0, 0);
-        w.u32(0);
-        w.close();
+    w.u32(t.entries.len() as u32);
+    for entry in t.entries {
+        write_sample_entry(w, entry);
     }
-    w.open_full(b"stsz", 0, 0);
-    w.u32(0);
-    w.u32(0);
     w.close();
+    stbl_tables(w);
     w.close(); // stbl
     w.close(); // minf
     w.close(); // mdia

@@ -7,6 +7,8 @@
 mod boxes;
 pub mod fragment;
 pub mod init;
+pub mod progressive;
 
 pub use fragment::{Fragment, TrackRun};
 pub use init::{Orientation, write_init};
+pub use progressive::ClipWriter;
