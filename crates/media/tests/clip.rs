@@ -150,7 +150,8 @@ fn runs_are_stitched_into_one_timeline() {
     assert_eq!(video[2], "400", "{stdout}");
     let duration: f64 = video[1].parse().unwrap();
     assert!((duration - 16.0).abs() < 0.05, "{stdout}");
-    // Rotation sits in the video track's matrix.
+    // Rotation sits in the video track's matrix: orientation 8 is the reference's ROTATE_RIGHT
+    // matrix, which ffmpeg reports as a display rotation of -90 (clockwise).
     let out = Command::new("ffprobe")
         .args([
             "-v",
@@ -165,7 +166,7 @@ fn runs_are_stitched_into_one_timeline() {
         .arg(file.path())
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "90");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "-90");
 }
 
 #[test]
