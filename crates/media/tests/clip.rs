@@ -2,7 +2,7 @@
 
 use std::io::Write;
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 use mp4_atom::{Any, Decode};

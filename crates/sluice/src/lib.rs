@@ -10,6 +10,7 @@ pub mod hls;
 pub mod hub;
 pub mod metrics;
 pub mod probe;
+pub mod recorder;
 pub mod server;
 pub mod source;
 pub mod web;

@@ -33,6 +33,8 @@ enum Command {
         #[arg(long)]
         listen: Option<SocketAddr>,
     },
+    /// Record a clip from a source without a server (Ctrl-C ends it early, keeping the clip).
+    Record(RecordArgs),
     /// Connect to a source, print its tracks and codecs, and exit (non-zero on failure).
     Probe {
         /// Source URL: rtsp://[user:pass@]host/path, file:///path.mp4 or builtin:demo.
@@ -44,6 +46,25 @@ enum Command {
         #[arg(long, default_value_t = 30.0)]
         timeout: f64,
     },
+}
+
+/// Arguments of `sluice record`.
+#[derive(clap::Args)]
+struct RecordArgs {
+    /// Source URL: rtsp://[user:pass@]host/path, file:///path.mp4 or builtin:demo.
+    url: String,
+    /// The MP4 file to write.
+    #[arg(long)]
+    output: PathBuf,
+    /// Seconds to record.
+    #[arg(long)]
+    duration: f64,
+    /// Seconds before the start to include: the source runs this long first.
+    #[arg(long, default_value_t = 0.0)]
+    lookback: f64,
+    /// RTSP transport.
+    #[arg(long, value_enum, default_value = "auto")]
+    transport: TransportArg,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -86,6 +107,84 @@ async fn run() -> anyhow::Result<()> {
             transport,
             timeout,
         } => probe(&url, transport, timeout).await,
+        Command::Record(args) => record(args).await,
+    }
+}
+
+impl TransportArg {
+    fn transport(self) -> Transport {
+        match self {
+            TransportArg::Auto => Transport::Auto,
+            TransportArg::Tcp => Transport::Tcp,
+            TransportArg::Udp => Transport::Udp,
+        }
+    }
+}
+
+async fn record(args: RecordArgs) -> anyhow::Result<()> {
+    use sluice::recorder::RecordRequest;
+    let hub = Hub::new(HlsSettings::new(sluice::config::HlsConfig::default()), None);
+    let config = StreamConfig {
+        preload: true,
+        transport: args.transport.transport(),
+        ..StreamConfig::new(args.url.clone())
+    };
+    let startup = std::time::Duration::from_secs_f64(
+        config.connect_timeout + config.stall_timeout + args.lookback.max(0.0) + 5.0,
+    );
+    let stream = hub.add_stream("record", config)?;
+    // Run the source until the lookback is in memory (or at least until media flows).
+    let want = args.lookback.max(0.0);
+    let buffered = stream
+        .media()
+        .wait_for(startup, |ring| {
+            let buffered: f64 = ring.segments().iter().map(|s| s.duration_so_far()).sum();
+            (ring.live_edge().is_some() && buffered >= want).then_some(())
+        })
+        .await;
+    if buffered.is_none() && stream.media().ring().live_edge().is_none() {
+        let error = stream
+            .status()
+            .last_error
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| "the source produced no media".into());
+        hub.shutdown().await;
+        anyhow::bail!("{}: {error}", sluice::source::redact(&args.url));
+    }
+    let path = sluice::recorder::path::resolve(
+        args.output
+            .to_str()
+            .context("the output path is not UTF-8")?,
+        None,
+    )?;
+    let request = RecordRequest {
+        duration: args.duration,
+        lookback: args.lookback,
+    };
+    let lookback = stream.record(path.clone(), request).await?;
+    eprintln!(
+        "recording {:.1} s (with {lookback:.1} s before now) to {}",
+        args.duration,
+        path.display()
+    );
+    tokio::select! {
+        _ = stream.wait_recording(false) => {}
+        _ = tokio::signal::ctrl_c() => stream.finish_recording().await,
+    }
+    let result = stream.recent_recordings().pop();
+    hub.shutdown().await;
+    match result {
+        Some(r) if r.error.is_none() => {
+            println!(
+                "{} ({:.1} s, {} bytes)",
+                r.path.display(),
+                r.seconds,
+                r.bytes
+            );
+            Ok(())
+        }
+        Some(r) => anyhow::bail!(r.error.unwrap_or_default()),
+        None => anyhow::bail!("the recording did not finish"),
     }
 }
 
@@ -94,11 +193,7 @@ async fn probe(url: &str, transport: TransportArg, timeout: f64) -> anyhow::Resu
         anyhow::bail!("--timeout must be a positive number of seconds");
     }
     let options = SourceOptions {
-        transport: match transport {
-            TransportArg::Auto => Transport::Auto,
-            TransportArg::Tcp => Transport::Tcp,
-            TransportArg::Udp => Transport::Udp,
-        },
+        transport: transport.transport(),
         connect_timeout: std::time::Duration::from_secs_f64(timeout),
         ..SourceOptions::default()
     };
@@ -126,7 +221,10 @@ async fn serve(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> anyh
     if let Some(listen) = listen {
         config.server.listen = listen;
     }
-    let hub = Hub::new(HlsSettings::new(config.hls));
+    let hub = Hub::new(
+        HlsSettings::new(config.hls),
+        Some(config.server.record_dirs.clone()),
+    );
     for (name, stream) in &config.streams {
         hub.add_stream(name, stream.clone())
             .with_context(|| format!("stream {name:?}"))?;

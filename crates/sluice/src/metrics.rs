@@ -60,6 +60,12 @@ struct StateLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RecordingLabel {
+    stream: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabel {
     status: String,
 }
@@ -108,6 +114,40 @@ pub fn render(hub: &Hub, requests: &RequestCounts) -> String {
         segments.get_or_create(&label).inc_by(load(&c.segments));
         restarts.get_or_create(&label).inc_by(load(&c.restarts));
     }
+    let recordings = Family::<RecordingLabel, Counter>::default();
+    let recording_bytes = Family::<StreamLabel, Counter>::default();
+    let recording_active = Family::<StreamLabel, Gauge>::default();
+    for stream in hub.list() {
+        let c = &stream.counters;
+        for (result, n) in [("ok", &c.recordings_ok), ("failed", &c.recordings_failed)] {
+            recordings
+                .get_or_create(&RecordingLabel {
+                    stream: stream.name().to_string(),
+                    result: result.to_string(),
+                })
+                .inc_by(n.load(Ordering::Relaxed));
+        }
+        let label = StreamLabel {
+            stream: stream.name().to_string(),
+        };
+        recording_bytes
+            .get_or_create(&label)
+            .inc_by(c.recording_bytes.load(Ordering::Relaxed));
+        recording_active
+            .get_or_create(&label)
+            .set(i64::from(stream.active_recording().is_some()));
+    }
+    registry.register("recordings", "Recordings finished, by result", recordings);
+    registry.register(
+        "recording_bytes",
+        "Bytes of recordings written",
+        recording_bytes,
+    );
+    registry.register(
+        "recording_active",
+        "1 while the stream is recording",
+        recording_active,
+    );
     let http = Family::<StatusLabel, Counter>::default();
     for (status, n) in requests.snapshot() {
         http.get_or_create(&StatusLabel {

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::StreamConfig;
 use crate::hub::{Hub, HubError, OutputKind, Status, Stream, token::tokens_equal};
+use crate::recorder::path::PathError;
+use crate::recorder::{ActiveRecording, RecordError, RecordRequest, RecordingResult};
 
 /// The API routes, behind the bearer-token check when `api_token` is set.
 pub fn routes(api_token: Option<String>) -> Router<Arc<Hub>> {
@@ -24,7 +26,8 @@ pub fn routes(api_token: Option<String>) -> Router<Arc<Hub>> {
             "/api/streams/{name}",
             get(show).delete(remove).patch(update),
         )
-        .route("/api/streams/{name}/hls", post(hls_url));
+        .route("/api/streams/{name}/hls", post(hls_url))
+        .route("/api/streams/{name}/record", post(record));
     match api_token {
         Some(token) => {
             let token = Arc::new(token);
@@ -94,6 +97,8 @@ pub struct StreamInfo {
     outputs: Vec<OutputKind>,
     viewers: u64,
     options: StreamOptions,
+    recording: Option<ActiveRecording>,
+    recordings: Vec<RecordingResult>,
 }
 
 /// The options of a stream entry (everything but `source`), as in the config file.
@@ -141,6 +146,8 @@ fn info(stream: &Stream) -> StreamInfo {
         outputs: stream.outputs(),
         viewers: stream.viewers(),
         options: StreamOptions::of(&stream.config()),
+        recording: stream.active_recording(),
+        recordings: stream.recent_recordings(),
     }
 }
 
@@ -218,4 +225,60 @@ async fn hls_url(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let stream = hub.get(&name).ok_or_else(|| not_found(&name))?;
     Ok(Json(serde_json::json!({ "url": stream.endpoint_url() })))
+}
+
+/// `POST /api/streams/{name}/record` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordBody {
+    path: String,
+    #[serde(default = "default_duration")]
+    duration: f64,
+    #[serde(default)]
+    lookback: f64,
+}
+
+fn default_duration() -> f64 {
+    30.0
+}
+
+impl From<RecordError> for ApiError {
+    fn from(e: RecordError) -> Self {
+        let status = match &e {
+            RecordError::Path(PathError::Outside { .. } | PathError::NoDirs) => {
+                StatusCode::FORBIDDEN
+            }
+            RecordError::Path(PathError::Invalid(_)) | RecordError::Invalid(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            RecordError::Path(PathError::Io { .. }) | RecordError::Io { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            RecordError::Busy(_) => StatusCode::CONFLICT,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+async fn record(
+    State(hub): State<Arc<Hub>>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let stream = hub.get(&name).ok_or_else(|| not_found(&name))?;
+    let req: RecordBody = json_body(&body)?;
+    let path = hub.recording_path(&req.path).map_err(RecordError::from)?;
+    let request = RecordRequest {
+        duration: req.duration,
+        lookback: req.lookback,
+    };
+    let lookback = stream.record(path.clone(), request).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({
+            "path": path,
+            "duration": req.duration,
+            "lookback": lookback,
+        })),
+    ))
 }

@@ -24,7 +24,11 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{HlsConfig, StreamConfig, validate_name};
+use crate::recorder::{
+    self, ActiveRecording, RecordError, RecordRequest, Recording, RecordingResult,
+};
 use crate::source::{SourceError, SourceSpec, redact};
+use tracing::info;
 
 pub use media::MediaState;
 pub use outputs::OutputKind;
@@ -151,6 +155,12 @@ pub struct Counters {
     pub bytes_in: AtomicU64,
     /// Segments completed.
     pub segments: AtomicU64,
+    /// Recordings written.
+    pub recordings_ok: AtomicU64,
+    /// Recordings that failed (no file left).
+    pub recordings_failed: AtomicU64,
+    /// Bytes of recordings written.
+    pub recording_bytes: AtomicU64,
     /// Runs restarted after a failure.
     pub restarts: AtomicU64,
 }
@@ -176,9 +186,26 @@ pub struct Stream {
     /// Random per stream instance: part of media ETags, so caches never confuse two lives of a
     /// stream (sequence numbers restart when the server does).
     instance: String,
+    /// The recording slot: one recording at a time.
+    recorder: Mutex<RecorderSlot>,
+    /// Signalled when a recording finishes.
+    recording_done: Notify,
+    /// The last finished recordings, newest last.
+    recordings: Mutex<std::collections::VecDeque<RecordingResult>>,
     /// Statistics.
     pub counters: Counters,
 }
+
+/// Whether a stream is recording.
+enum RecorderSlot {
+    Idle,
+    /// Checked and reserved; the files are being opened.
+    Starting(std::path::PathBuf),
+    Active(Recording),
+}
+
+/// Finished recordings kept for the API.
+const RECENT_RECORDINGS: usize = 10;
 
 impl Stream {
     /// The stream's name.
@@ -249,6 +276,103 @@ impl Stream {
         lock(&self.outputs).add(kind, timeout, Instant::now());
         self.lifecycle.notify_one();
         self.start();
+    }
+
+    /// Removes an output (a recording ended); the worker stops if nothing else wants it.
+    pub fn remove_output(&self, kind: OutputKind) {
+        if lock(&self.outputs).remove(kind) {
+            self.lifecycle.notify_one();
+            self.stop_if_unwanted();
+        }
+    }
+
+    /// Starts recording into `path` (already resolved and allowed); returns the seconds of
+    /// lookback that were in memory. One recording at a time.
+    pub async fn record(
+        self: &Arc<Self>,
+        path: std::path::PathBuf,
+        request: RecordRequest,
+    ) -> Result<f64, RecordError> {
+        {
+            let mut slot = lock(&self.recorder);
+            match &*slot {
+                RecorderSlot::Idle => *slot = RecorderSlot::Starting(path.clone()),
+                RecorderSlot::Starting(p) => return Err(RecordError::Busy(p.clone())),
+                RecorderSlot::Active(r) => return Err(RecordError::Busy(r.info.path.clone())),
+            }
+        }
+        match recorder::start(self, path, request).await {
+            Ok((recording, lookback)) => {
+                info!(stream = %self.name, path = %recording.info.path.display(), duration = request.duration, lookback, "recording started");
+                *lock(&self.recorder) = RecorderSlot::Active(recording);
+                Ok(lookback)
+            }
+            Err(e) => {
+                *lock(&self.recorder) = RecorderSlot::Idle;
+                Err(e)
+            }
+        }
+    }
+
+    /// The recording in progress.
+    pub fn active_recording(&self) -> Option<ActiveRecording> {
+        match &*lock(&self.recorder) {
+            RecorderSlot::Active(r) => Some(r.snapshot()),
+            _ => None,
+        }
+    }
+
+    /// The last finished recordings, newest last.
+    pub fn recent_recordings(&self) -> Vec<RecordingResult> {
+        lock(&self.recordings).iter().cloned().collect()
+    }
+
+    /// Called by the recording task when it is done.
+    pub(crate) fn recording_finished(&self, result: RecordingResult) {
+        match &result.error {
+            None => {
+                self.counters.recordings_ok.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .recording_bytes
+                    .fetch_add(result.bytes, Ordering::Relaxed);
+            }
+            Some(_) => {
+                self.counters
+                    .recordings_failed
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        {
+            let mut recent = lock(&self.recordings);
+            recent.push_back(result);
+            while recent.len() > RECENT_RECORDINGS {
+                recent.pop_front();
+            }
+        }
+        *lock(&self.recorder) = RecorderSlot::Idle;
+        self.recording_done.notify_waiters();
+        self.remove_output(OutputKind::Recorder);
+    }
+
+    /// Finishes a recording in progress now (with what it has) and waits until its file is
+    /// written.
+    pub async fn finish_recording(&self) {
+        self.wait_recording(true).await;
+    }
+
+    /// Waits until no recording is in progress; with `finish`, asks it to finish now.
+    pub async fn wait_recording(&self, finish: bool) {
+        loop {
+            let done = self.recording_done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            match &*lock(&self.recorder) {
+                RecorderSlot::Idle => return,
+                RecorderSlot::Active(r) if finish => r.finish_now(),
+                _ => {}
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(200), done).await;
+        }
     }
 
     /// A consumer used an output (a segment or part fetch): re-arm its idle timer.
@@ -379,6 +503,8 @@ impl Stream {
 pub struct Hub {
     streams: RwLock<BTreeMap<String, Arc<Stream>>>,
     settings: HlsSettings,
+    /// Where recordings may be written (`None`: anywhere, for the CLI).
+    record_dirs: Option<Vec<std::path::PathBuf>>,
     /// Seconds from a ring change to the release of the blocked request it satisfied.
     blocking_release: Histogram,
     /// Tracks RTSP sessions so shutdown can wait for their TEARDOWN.
@@ -386,11 +512,12 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// An empty hub.
-    pub fn new(settings: HlsSettings) -> Arc<Hub> {
+    /// An empty hub; recordings may be written inside `record_dirs` (`None`: anywhere).
+    pub fn new(settings: HlsSettings, record_dirs: Option<Vec<std::path::PathBuf>>) -> Arc<Hub> {
         Arc::new(Hub {
             streams: RwLock::new(BTreeMap::new()),
             settings,
+            record_dirs,
             blocking_release: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             group: Arc::new(retina::client::SessionGroup::default()),
         })
@@ -399,6 +526,14 @@ impl Hub {
     /// The shared settings.
     pub fn settings(&self) -> &HlsSettings {
         &self.settings
+    }
+
+    /// Resolves a requested recording path against the allowed directories.
+    pub fn recording_path(
+        &self,
+        path: &str,
+    ) -> Result<std::path::PathBuf, recorder::path::PathError> {
+        recorder::path::resolve(path, self.record_dirs.as_deref())
     }
 
     /// Records how long after a part was published a blocked request got going.
@@ -444,6 +579,9 @@ impl Hub {
             pipeline: tokio::sync::Mutex::new(Pipeline::new(self.settings.pipeline())),
             group: Arc::clone(&self.group),
             instance: token::new_token()[..12].to_string(),
+            recorder: Mutex::new(RecorderSlot::Idle),
+            recording_done: Notify::new(),
+            recordings: Mutex::new(std::collections::VecDeque::new()),
             counters: Counters::default(),
         });
         streams.insert(name.to_string(), Arc::clone(&stream));
@@ -462,6 +600,7 @@ impl Hub {
             .unwrap_or_else(|e| e.into_inner())
             .remove(name)
             .ok_or_else(|| HubError::NotFound(name.to_string()))?;
+        stream.finish_recording().await;
         stream.media.close();
         stream.stop().await;
         Ok(())
@@ -502,6 +641,8 @@ impl Hub {
     /// their runs, and RTSP sessions are torn down (bounded by a few seconds).
     pub async fn shutdown(&self) {
         let streams = self.list();
+        // Recordings first: they finish with what they have and are written completely.
+        futures_util::future::join_all(streams.iter().map(|s| s.finish_recording())).await;
         for stream in &streams {
             stream.media.close();
         }
