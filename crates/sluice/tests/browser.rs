@@ -127,3 +127,41 @@ fn demo_plays_with_native_hls() {
     let p = play(&server.url("/"), "demo", "native", 12);
     assert_smooth(&p, "native");
 }
+
+#[test]
+fn record_button_starts_a_recording() {
+    let _one_at_a_time = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "server: {{ record_dirs: [\"{}\"] }}\nstreams:\n  demo: {{ source: \"builtin:demo\", preload: true }}\n",
+            rec.display()
+        ),
+    );
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    let root = repo_root();
+    let shot = root.join("test-artifacts/browser-record-button.png");
+    let out = Command::new("node")
+        .current_dir(&root)
+        .arg(root.join("crates/sluice/tests/browser/record_button.mjs"))
+        .args([server.url("/").as_str(), "demo", shot.to_str().unwrap()])
+        .output()
+        .expect("run node");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("record_button.mjs JSON");
+    assert!(v["failure"].is_null(), "{v}");
+    assert!(
+        v["status"].as_str().unwrap().contains("recording to"),
+        "{v}"
+    );
+    assert_eq!(v["disabled"], true, "one recording at a time: {v}");
+    assert_eq!(v["badges"], serde_json::json!(["running", "available"]));
+    let info = stream_info(&server, "demo");
+    assert_eq!(info["recording"]["duration"], 30.0, "{info}");
+    assert_eq!(
+        info["recording"]["lookback"].as_f64().map(|l| l > 0.0),
+        Some(true),
+        "{info}"
+    );
+}
