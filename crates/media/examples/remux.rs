@@ -21,20 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&out)?;
     let file = sluice_media::demux::demux(&Bytes::from(std::fs::read(input)?))?;
 
-    // Interleave the tracks in time order, as a live source delivers them.
-    let mut order: Vec<(f64, usize, usize)> = file
-        .frames
-        .iter()
-        .enumerate()
-        .flat_map(|(t, frames)| {
-            let ts = f64::from(file.tracks[t].timescale());
-            frames
-                .iter()
-                .enumerate()
-                .map(move |(i, f)| (f.dts as f64 / ts, t, i))
-        })
-        .collect();
-    order.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let order = file.interleaved();
 
     let segmenter = SegmenterConfig {
         min_segment_secs: 0.9,
@@ -48,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut ring = SegmentRing::new(usize::MAX / 2);
     let mut events = Vec::new();
     let now = SystemTime::now();
-    for (_, t, i) in order {
+    for (t, i) in order {
         pipeline.push(file.frames[t][i].clone(), now, &mut events);
         write(&mut ring, &mut events, &out)?;
     }

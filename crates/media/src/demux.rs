@@ -53,6 +53,27 @@ pub struct Mp4File {
     pub track_ends: Vec<i64>,
 }
 
+impl Mp4File {
+    /// Every frame as (track, index), all tracks interleaved in decode-time order, as a live
+    /// source delivers them.
+    pub fn interleaved(&self) -> Vec<(usize, usize)> {
+        let mut order: Vec<(f64, usize, usize)> = self
+            .frames
+            .iter()
+            .enumerate()
+            .flat_map(|(t, frames)| {
+                let ts = f64::from(self.tracks[t].timescale());
+                frames
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, f)| (f.dts as f64 / ts, t, i))
+            })
+            .collect();
+        order.sort_by(|a, b| a.0.total_cmp(&b.0));
+        order.into_iter().map(|(_, t, i)| (t, i)).collect()
+    }
+}
+
 /// Demuxes `data`, a whole MP4 file.
 pub fn demux(data: &Bytes) -> Result<Mp4File, DemuxError> {
     let moov = find_moov(data)?;

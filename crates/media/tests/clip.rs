@@ -16,19 +16,7 @@ const DEMO: &[u8] = include_bytes!("../../sluice/assets/demo.mp4");
 /// (init, part) pairs.
 fn parts(runs: usize) -> Vec<(std::sync::Arc<InitSegment>, Part)> {
     let file = sluice_media::demux::demux(&Bytes::from_static(DEMO)).unwrap();
-    let mut order: Vec<(f64, usize, usize)> = file
-        .frames
-        .iter()
-        .enumerate()
-        .flat_map(|(t, frames)| {
-            let ts = f64::from(file.tracks[t].timescale());
-            frames
-                .iter()
-                .enumerate()
-                .map(move |(i, f)| (f.dts as f64 / ts, t, i))
-        })
-        .collect();
-    order.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let order = file.interleaved();
     let mut p = Pipeline::new(PipelineConfig {
         segmenter: SegmenterConfig {
             min_segment_secs: 0.9,
@@ -40,7 +28,7 @@ fn parts(runs: usize) -> Vec<(std::sync::Arc<InitSegment>, Part)> {
     let mut events = Vec::new();
     for _ in 0..runs {
         p.start_run(&file.tracks).unwrap();
-        for &(_, t, i) in &order {
+        for &(t, i) in &order {
             p.push(file.frames[t][i].clone(), now, &mut events);
         }
         p.finish(&mut events);

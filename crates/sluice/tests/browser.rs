@@ -24,6 +24,31 @@ impl Playback {
     }
 }
 
+/// A path under `test-artifacts/` (created).
+fn artifact(name: &str) -> PathBuf {
+    let dir = repo_root().join("test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Runs one of the `tests/browser/*.mjs` scripts and parses the JSON line it prints.
+fn node(script: &str, args: &[&str]) -> serde_json::Value {
+    let root = repo_root();
+    let out = Command::new("node")
+        .current_dir(&root)
+        .arg(root.join("crates/sluice/tests/browser").join(script))
+        .args(args)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{script} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).expect("JSON from the script")
+}
+
 /// One browser at a time: three Chromiums decoding at once on a 2-core machine would measure
 /// the machine, not the stream.
 static BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -37,28 +62,12 @@ fn play(page: &str, stream: &str, engine: &str, seconds: u32) -> Playback {
         root.join("node_modules/playwright-core").exists(),
         "playwright-core is not installed: run the README's test command (scripts/test.sh)"
     );
-    let artifacts = root.join("test-artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let shot = artifacts.join(format!("browser-{stream}-{engine}.png"));
-    let out = Command::new("node")
-        .current_dir(&root)
-        .arg(root.join("crates/sluice/tests/browser/play.mjs"))
-        .args([
-            page,
-            stream,
-            engine,
-            &seconds.to_string(),
-            shot.to_str().unwrap(),
-        ])
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "play.mjs failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let shot = artifact(&format!("browser-{stream}-{engine}.png"));
+    let seconds = seconds.to_string();
+    let v = node(
+        "play.mjs",
+        &[page, stream, engine, &seconds, shot.to_str().unwrap()],
     );
-    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("play.mjs JSON");
     assert!(v["failure"].is_null(), "playback failed: {v}");
     assert!(shot.exists(), "screenshot saved");
     eprintln!("{stream} with {engine}: {v}");
@@ -141,15 +150,12 @@ fn record_button_starts_a_recording() {
         ),
     );
     let server = Server::start(&["--config", config.to_str().unwrap()]);
-    let root = repo_root();
-    let shot = root.join("test-artifacts/browser-record-button.png");
-    let out = Command::new("node")
-        .current_dir(&root)
-        .arg(root.join("crates/sluice/tests/browser/record_button.mjs"))
-        .args([server.url("/").as_str(), "demo", shot.to_str().unwrap()])
-        .output()
-        .expect("run node");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("record_button.mjs JSON");
+    let shot = artifact("browser-record-button.png");
+    let page = server.url("/");
+    let v = node(
+        "record_button.mjs",
+        &[page.as_str(), "demo", shot.to_str().unwrap()],
+    );
     assert!(v["failure"].is_null(), "{v}");
     assert!(
         v["status"].as_str().unwrap().contains("recording to"),

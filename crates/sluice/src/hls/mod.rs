@@ -230,34 +230,28 @@ async fn init(
     Path(token): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(stream) = stream_for(&hub, &token) else {
-        return status(StatusCode::NOT_FOUND);
-    };
     // The playlist's EXT-X-MAP names the init of its first segment.
-    let init = stream
-        .media()
-        .ring()
-        .segments()
-        .front()
-        .map(|s| s.init.clone());
-    match init {
-        Some(init) => init_response(&stream, &init, &headers),
-        None => status(StatusCode::NOT_FOUND),
-    }
+    serve_init(&hub, &token, &headers, None)
 }
 
+/// `init/{id}.mp4`: the init a later `EXT-X-MAP` names after a parameter change.
 async fn init_by_id(
     State(hub): State<Arc<Hub>>,
     Path((token, file)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(stream) = stream_for(&hub, &token) else {
-        return status(StatusCode::NOT_FOUND);
-    };
-    let Some(id) = file
+    match file
         .strip_suffix(".mp4")
         .and_then(|n| n.parse::<u64>().ok())
-    else {
+    {
+        Some(id) => serve_init(&hub, &token, &headers, Some(id)),
+        None => status(StatusCode::NOT_FOUND),
+    }
+}
+
+/// The init with this id (or the first segment's) among the ring's segments.
+fn serve_init(hub: &Hub, token: &str, headers: &HeaderMap, id: Option<u64>) -> Response {
+    let Some(stream) = stream_for(hub, token) else {
         return status(StatusCode::NOT_FOUND);
     };
     let init = stream
@@ -265,10 +259,10 @@ async fn init_by_id(
         .ring()
         .segments()
         .iter()
-        .find(|s| s.init.id == id)
+        .find(|s| id.is_none_or(|id| s.init.id == id))
         .map(|s| s.init.clone());
     match init {
-        Some(init) => init_response(&stream, &init, &headers),
+        Some(init) => init_response(&stream, &init, headers),
         None => status(StatusCode::NOT_FOUND),
     }
 }

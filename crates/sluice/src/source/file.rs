@@ -77,16 +77,7 @@ pub struct FileSource {
 impl FileSource {
     /// A source that starts playing `file` from its beginning.
     pub fn new(file: Arc<Mp4File>) -> Self {
-        let mut order: Vec<(usize, usize)> = file
-            .frames
-            .iter()
-            .enumerate()
-            .flat_map(|(t, frames)| (0..frames.len()).map(move |i| (t, i)))
-            .collect();
-        let secs = |&(t, i): &(usize, usize)| {
-            file.frames[t][i].dts as f64 / f64::from(file.tracks[t].timescale())
-        };
-        order.sort_by(|a, b| secs(a).total_cmp(&secs(b)));
+        let order = file.interleaved();
         let periods = file
             .tracks
             .iter()

@@ -448,9 +448,16 @@ pub fn wait_for_segments(base: &str, n: usize) -> String {
 /// Returns the playlist and the probe.
 pub fn decode_window(base: &str, n: usize, fps: f64, video_codec: &str) -> (String, Probe) {
     let live = wait_for_segments(base, n);
-    let playlist = parse_playlist(&live);
+    let probe = decode_playlist(base, &live, fps, video_codec);
+    (live, probe)
+}
+
+/// Has ffprobe decode exactly the complete segments of `live` over HTTP, and checks success, no
+/// warnings, and every video frame of their duration.
+pub fn decode_playlist(base: &str, live: &str, fps: f64, video_codec: &str) -> Probe {
+    let playlist = parse_playlist(live);
     let dir = tempfile::tempdir().expect("tempdir");
-    let vod = write_vod_playlist(dir.path(), base, &live);
+    let vod = write_vod_playlist(dir.path(), base, live);
     let probe = ffprobe(vod.to_str().expect("utf-8 path"), &[]);
     assert!(probe.success, "ffprobe failed: {:?}", probe.warnings);
     assert!(
@@ -464,7 +471,7 @@ pub fn decode_window(base: &str, n: usize, fps: f64, video_codec: &str) -> (Stri
         (media * fps).round() as u64,
         "{video_codec} frames for {media} s of media"
     );
-    (live, probe)
+    probe
 }
 
 /// The response body as JSON.
