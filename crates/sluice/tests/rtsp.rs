@@ -227,3 +227,53 @@ fn camera_killed_mid_stream_ends_the_run_within_the_stall_timeout() {
         info["last_error"]
     );
 }
+
+#[test]
+fn basic_auth_and_a_wrong_path() {
+    let camera = Camera::start(&["--auth", "basic:viewer:pw"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "probe",
+            &camera.url_with("viewer", "pw"),
+            "--transport",
+            "tcp",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wrong_path = camera.url_with("viewer", "pw").replace("/stream", "/nope");
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["probe", &wrong_path])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("error (not_found): the camera has no stream at this path"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_failing_camera_is_logged_once_per_change_not_once_per_retry() {
+    let camera = Camera::start(&["--auth", "digest:viewer:pw"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "hls: {{ restart_increment: 0.2 }}\nstreams:\n  cam: {{ source: \"{}\", transport: tcp }}\n",
+            camera.url_with("viewer", "bad")
+        ),
+    );
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    let _ = hls_base(&server, "cam");
+    let info = wait_for_state(&server, "cam", |i| i["runs"].as_u64().unwrap_or(0) >= 4);
+    assert_eq!(info["last_error"]["kind"], "unauthorized");
+    let log: Vec<String> = server.log.try_iter().collect();
+    let failures = log.iter().filter(|l| l.contains("stream failed")).count();
+    assert_eq!(failures, 1, "{log:#?}");
+}
