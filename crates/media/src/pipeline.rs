@@ -26,7 +26,6 @@ pub struct PipelineConfig {
 pub struct Pipeline {
     guard: TimestampGuard,
     segmenter: Segmenter,
-    max_gap_secs: f64,
 }
 
 impl Pipeline {
@@ -35,7 +34,6 @@ impl Pipeline {
         Pipeline {
             guard: TimestampGuard::new(&[], cfg.max_gap_secs),
             segmenter: Segmenter::new(cfg.segmenter),
-            max_gap_secs: cfg.max_gap_secs,
         }
     }
 
@@ -82,16 +80,6 @@ impl Pipeline {
     /// Ends the run, flushing the queued frames as a last part.
     pub fn finish(&mut self, out: &mut Vec<Event>) {
         self.segmenter.finish(out);
-    }
-
-    /// The segmenter (for its settings and statistics).
-    pub fn segmenter(&self) -> &Segmenter {
-        &self.segmenter
-    }
-
-    /// The jump threshold in seconds.
-    pub fn max_gap_secs(&self) -> f64 {
-        self.max_gap_secs
     }
 }
 

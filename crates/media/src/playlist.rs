@@ -41,13 +41,9 @@ pub fn part_target(ring: &SegmentRing, cfg: &PlaylistConfig) -> f64 {
 /// `skip` asks for a delta update (`_HLS_skip=YES`): segments older than `CAN-SKIP-UNTIL` from
 /// the end are replaced by `EXT-X-SKIP` (LL-HLS only).
 pub fn media_playlist(ring: &SegmentRing, cfg: &PlaylistConfig, skip: bool) -> Option<String> {
-    let window: Vec<&Segment> = ring
-        .segments()
-        .iter()
-        .filter(|s| s.is_complete() || (cfg.ll_hls && !s.parts.is_empty()))
-        .collect();
+    let window = window(ring, cfg);
     let first = window.first()?;
-    let target = target_duration(&window, cfg.min_segment);
+    let target = window_target_duration(&window, cfg.min_segment);
     let part_target = part_target(ring, cfg);
     let skip_until = (SKIP_UNTIL_TARGETS * target) as f64;
 
@@ -214,9 +210,24 @@ pub fn blocking(
     }
 }
 
+/// The segments a media playlist lists: the complete ones, and in LL-HLS the one in progress
+/// once it has a part.
+fn window<'a>(ring: &'a SegmentRing, cfg: &PlaylistConfig) -> Vec<&'a Segment> {
+    ring.segments()
+        .iter()
+        .filter(|s| s.is_complete() || (cfg.ll_hls && !s.parts.is_empty()))
+        .collect()
+}
+
+/// The `EXT-X-TARGETDURATION` the ring's media playlist has now (blocking requests are held
+/// for three of them).
+pub fn target_duration(ring: &SegmentRing, cfg: &PlaylistConfig) -> u64 {
+    window_target_duration(&window(ring, cfg), cfg.min_segment)
+}
+
 /// `EXT-X-TARGETDURATION`: the longest segment rounded to the nearest second (RFC 8216bis
 /// §4.4.3.1), counting the one in progress, at least 1.
-fn target_duration(window: &[&Segment], min_segment: f64) -> u64 {
+fn window_target_duration(window: &[&Segment], min_segment: f64) -> u64 {
     let longest = window
         .iter()
         .map(|s| s.duration_so_far())

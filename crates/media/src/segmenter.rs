@@ -175,11 +175,6 @@ impl Segmenter {
         }
     }
 
-    /// The settings.
-    pub fn config(&self) -> SegmenterConfig {
-        self.cfg
-    }
-
     /// The current init segment, once a run has started.
     pub fn init(&self) -> Option<&Arc<InitSegment>> {
         self.init.as_ref()

@@ -87,6 +87,9 @@ pub fn render(hub: &Hub, requests: &RequestCounts) -> String {
     let bytes = Family::<StreamLabel, Counter>::default();
     let segments = Family::<StreamLabel, Counter>::default();
     let restarts = Family::<StreamLabel, Counter>::default();
+    let recordings = Family::<RecordingLabel, Counter>::default();
+    let recording_bytes = Family::<StreamLabel, Counter>::default();
+    let recording_active = Family::<StreamLabel, Gauge>::default();
     for stream in hub.list() {
         let name = stream.name().to_string();
         let label = StreamLabel {
@@ -113,26 +116,17 @@ pub fn render(hub: &Hub, requests: &RequestCounts) -> String {
         bytes.get_or_create(&label).inc_by(load(&c.bytes_in));
         segments.get_or_create(&label).inc_by(load(&c.segments));
         restarts.get_or_create(&label).inc_by(load(&c.restarts));
-    }
-    let recordings = Family::<RecordingLabel, Counter>::default();
-    let recording_bytes = Family::<StreamLabel, Counter>::default();
-    let recording_active = Family::<StreamLabel, Gauge>::default();
-    for stream in hub.list() {
-        let c = &stream.counters;
         for (result, n) in [("ok", &c.recordings_ok), ("failed", &c.recordings_failed)] {
             recordings
                 .get_or_create(&RecordingLabel {
-                    stream: stream.name().to_string(),
+                    stream: name.clone(),
                     result: result.to_string(),
                 })
-                .inc_by(n.load(Ordering::Relaxed));
+                .inc_by(load(n));
         }
-        let label = StreamLabel {
-            stream: stream.name().to_string(),
-        };
         recording_bytes
             .get_or_create(&label)
-            .inc_by(c.recording_bytes.load(Ordering::Relaxed));
+            .inc_by(load(&c.recording_bytes));
         recording_active
             .get_or_create(&label)
             .set(i64::from(stream.active_recording().is_some()));

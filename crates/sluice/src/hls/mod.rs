@@ -24,6 +24,7 @@ use axum::routing::get;
 use bytes::Bytes;
 use sluice_media::playlist::{
     Blocking, advance_part_limit, blocking, master_playlist, media_playlist, part_target,
+    target_duration,
 };
 use sluice_media::ring::SegmentRing;
 use sluice_media::segmenter::Part;
@@ -173,16 +174,9 @@ async fn playlist(
     };
     let (limit, hold) = {
         let ring = media.ring();
-        let target = ring
-            .segments()
-            .iter()
-            .map(|s| s.duration_so_far())
-            .fold(cfg.min_segment, f64::max)
-            .round()
-            .max(1.0);
         (
             advance_part_limit(part_target(&ring, &cfg)),
-            Duration::from_secs_f64(3.0 * target),
+            Duration::from_secs(3 * target_duration(&ring, &cfg)),
         )
     };
     let outcome = media

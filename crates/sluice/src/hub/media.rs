@@ -7,7 +7,7 @@ use sluice_media::ring::SegmentRing;
 use sluice_media::segmenter::Event;
 use tokio::sync::watch;
 
-/// The ring behind a lock, plus a version counter that waiters watch. The lock is held only to
+/// The ring behind a lock, plus the time of its last change, which waiters watch. The lock is held only to
 /// apply events or copy out what a request needs, never across an await.
 pub struct MediaState {
     ring: Mutex<SegmentRing>,

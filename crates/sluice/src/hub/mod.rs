@@ -448,13 +448,6 @@ impl Stream {
         Ok(())
     }
 
-    /// Whether a worker task is alive.
-    pub fn is_running(&self) -> bool {
-        lock(&self.worker)
-            .as_ref()
-            .is_some_and(|w| !w.handle.is_finished())
-    }
-
     /// Called by the worker when media is applied: idle countdowns start with the first media.
     fn media_arrived(&self) {
         if !self.has_media.swap(true, Ordering::Relaxed) {

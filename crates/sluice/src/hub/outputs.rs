@@ -101,11 +101,6 @@ impl Outputs {
         }
     }
 
-    /// The stream's media is gone (stopped): timers wait for media again.
-    pub fn media_gone(&mut self) {
-        self.has_media = false;
-    }
-
     /// The earliest deadline of an output that is not idle yet.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.map
