@@ -13,6 +13,9 @@ use std::time::Duration;
 
 use crate::source::{SourceOptions, SourceSpec};
 
+/// A config file larger than this is refused (it is YAML text, not data).
+const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
+
 /// The whole configuration file.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -23,9 +26,47 @@ pub struct Config {
     /// HLS settings shared by every stream.
     #[serde(default)]
     pub hls: HlsConfig,
-    /// The streams, by name.
-    #[serde(default)]
+    /// The streams, by name (a name given twice is an error, not "the last one wins").
+    #[serde(default, deserialize_with = "unique_names")]
     pub streams: BTreeMap<String, StreamConfig>,
+}
+
+/// Deserializes a map whose keys must be unique: YAML parsers keep the last of two equal keys,
+/// which would silently drop a camera.
+fn unique_names<'de, D>(deserializer: D) -> Result<BTreeMap<String, StreamConfig>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct Unique;
+    impl<'de> serde::de::Visitor<'de> for Unique {
+        type Value = BTreeMap<String, StreamConfig>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map of stream names to stream entries")
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(BTreeMap::new())
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(name) = map.next_key::<String>()? {
+                if out.contains_key(&name) {
+                    return Err(serde::de::Error::custom(format!(
+                        "duplicate stream name {name:?}: each stream needs its own name"
+                    )));
+                }
+                let entry = map.next_value::<StreamConfig>()?;
+                out.insert(name, entry);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_map(Unique)
 }
 
 /// `server:` section.
@@ -196,9 +237,24 @@ pub enum ConfigError {
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+        let read_error = |error| ConfigError::Read {
             path: path.to_owned(),
             error,
+        };
+        let data = crate::read_bounded::read_regular_file(path, MAX_CONFIG_BYTES).map_err(
+            |e| match e {
+                crate::read_bounded::ReadError::Io(e) => read_error(e),
+                other => read_error(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    other.to_string(),
+                )),
+            },
+        )?;
+        let text = String::from_utf8(data).map_err(|_| {
+            read_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "not UTF-8 text",
+            ))
         })?;
         Config::parse(&text, path)
     }
@@ -210,7 +266,9 @@ impl Config {
         } else {
             serde_yaml_ng::from_str(text).map_err(|e| ConfigError::Parse {
                 path: path.to_owned(),
-                message: with_line(e.to_string(), text),
+                // serde echoes values ("invalid type: string \"rtsp://user:pass@…\""), so the
+                // message is redacted before it can reach a terminal or a log.
+                message: crate::redact::redact_text(&with_line(e.to_string(), text)).into_owned(),
             })?
         };
         config
@@ -250,7 +308,8 @@ impl HlsConfig {
         range("part_duration", self.part_duration, 0.1, 2.0)?;
         range("idle_timeout", self.idle_timeout, 1.0, 86_400.0)?;
         range("max_timestamp_gap", self.max_timestamp_gap, 1.0, 3600.0)?;
-        range("restart_increment", self.restart_increment, 0.0, 3600.0)?;
+        // A floor: 0 would reconnect to a failing camera hundreds of times a second.
+        range("restart_increment", self.restart_increment, 0.5, 3600.0)?;
         range("restart_reset", self.restart_reset, 0.0, 86_400.0)?;
         if self.part_duration > self.segment_duration {
             return Err((
@@ -294,8 +353,26 @@ impl StreamConfig {
 }
 
 /// serde's message, with the line of the unknown key added where serde gives no location
-/// (unknown keys at the top level).
+/// (unknown keys at the top level), and a duplicate stream's line instead of its map's.
 fn with_line(message: String, text: &str) -> String {
+    if let Some(name) = message
+        .split("duplicate stream name \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+    {
+        let second = text
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| {
+                let code = line.trim_start().trim_start_matches(['"', '\'']);
+                code.strip_prefix(name)
+                    .is_some_and(|r| r.trim_start_matches(['"', '\'']).starts_with(':'))
+            })
+            .nth(1);
+        if let (Some((i, _)), Some(at)) = (second, message.find(" at line ")) {
+            return format!("{} at line {}", &message[..at], i + 1);
+        }
+    }
     if message.contains(" at line ") {
         return message;
     }
@@ -417,6 +494,29 @@ mod tests {
             "sluice.yaml: streams.bad name: invalid stream name \"bad name\": use 1 to 64 \
              letters, digits, '_' or '-' at line 2"
         );
+    }
+
+    #[test]
+    fn duplicate_names_floors_and_secrets_in_errors() {
+        let e = error(
+            "streams:\n  cam: { source: \"builtin:demo\" }\n  cam: { source: \"rtsp://x/1\" }\n",
+        );
+        assert!(e.contains("duplicate stream name \"cam\""), "{e}");
+        assert!(e.contains("line 3"), "{e}");
+        assert_eq!(
+            error("hls:\n  restart_increment: 0\n"),
+            "sluice.yaml: hls.restart_increment: 0 is outside 0.5..=3600 at line 2"
+        );
+        // serde echoes the value of a wrongly typed entry: the password must not be in it.
+        let e = error("streams:\n  cam: \"rtsp://admin:hunter22@cam/1?token=tok3n\"\n");
+        assert!(e.contains("invalid type"), "{e}");
+        assert!(!e.contains("hunter22") && !e.contains("tok3n"), "{e}");
+    }
+
+    #[test]
+    fn config_files_are_bounded() {
+        let e = Config::load(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
     }
 
     #[test]

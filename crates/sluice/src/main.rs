@@ -82,11 +82,15 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run()) {
+    let result = runtime.block_on(run());
+    // Work stuck in the blocking pool (a read on a hung mount) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // One line with the whole cause chain; no backtrace for a user's mistake.
-            eprintln!("error: {e:#}");
+            // Credentials hidden: a config or source error may echo a URL.
+            eprintln!("error: {}", sluice::redact::redact_text(&format!("{e:#}")));
             std::process::ExitCode::FAILURE
         }
     }
@@ -97,7 +101,7 @@ async fn run() -> anyhow::Result<()> {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(sluice::redact::RedactingStderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     match Cli::parse().command {
@@ -149,7 +153,7 @@ async fn record(args: RecordArgs) -> anyhow::Result<()> {
             .map(|e| e.to_string())
             .unwrap_or_else(|| "the source produced no media".into());
         hub.shutdown().await;
-        anyhow::bail!("{}: {error}", sluice::source::redact(&args.url));
+        anyhow::bail!("{}: {error}", sluice::redact::redact(&args.url));
     }
     let path = sluice::recorder::path::resolve(
         args.output

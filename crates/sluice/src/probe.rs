@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use sluice_media::{Track, TrackKind};
 
-use crate::source::{Source, SourceError, SourceEvent, SourceOptions, SourceSpec, redact};
+use crate::redact::redact;
+use crate::source::{Source, SourceError, SourceEvent, SourceOptions, SourceSpec};
 
 /// How long probing may watch frames to measure the frame rate.
 const RATE_WINDOW: Duration = Duration::from_secs(3);

@@ -61,7 +61,9 @@ pub struct ApiError(StatusCode, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response();
+        // Every error message leaves through here: credentials are hidden whatever produced it.
+        let message = crate::redact::redact_text(&self.1);
+        let mut response = (self.0, Json(serde_json::json!({ "error": message }))).into_response();
         if self.0 == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
@@ -141,7 +143,13 @@ fn info(stream: &Stream) -> StreamInfo {
     StreamInfo {
         name: stream.name().to_string(),
         source: stream.redacted_source(),
-        status: stream.status(),
+        status: {
+            let mut status = stream.status();
+            if let Some(e) = &mut status.last_error {
+                e.message = crate::redact::redact_text(&e.message).into_owned();
+            }
+            status
+        },
         codecs: stream.codecs(),
         outputs: stream.outputs(),
         viewers: stream.viewers(),

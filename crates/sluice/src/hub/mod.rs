@@ -27,7 +27,8 @@ use crate::config::{HlsConfig, StreamConfig, validate_name};
 use crate::recorder::{
     self, ActiveRecording, RecordError, RecordRequest, Recording, RecordingResult,
 };
-use crate::source::{SourceError, SourceSpec, redact};
+use crate::redact::redact;
+use crate::source::{SourceError, SourceSpec};
 use tracing::info;
 
 pub use media::MediaState;

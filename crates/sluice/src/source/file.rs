@@ -9,6 +9,8 @@ use bytes::Bytes;
 use sluice_media::demux::{Mp4File, demux};
 use tokio::time::Instant;
 
+use crate::read_bounded::{ReadError, read_regular_file};
+
 use super::{DEMO_CLIP, ErrorKind, SourceError, SourceEvent};
 
 /// Files larger than this are refused: the file source keeps the whole file in memory.
@@ -27,18 +29,24 @@ pub(super) fn demo_file() -> Result<Arc<Mp4File>, SourceError> {
 }
 
 /// Reads and demuxes an MP4 file.
+///
+/// The file is opened without blocking (a FIFO with no writer would otherwise block the
+/// opening thread forever) and must be a regular file: a FIFO, a device such as `/dev/zero`
+/// or a directory is refused at once. The read is capped at [`MAX_FILE_BYTES`] whatever size
+/// the file claims, since a file may grow while it is read ([`read_regular_file`]).
 pub(super) async fn load(path: &Path) -> Result<Mp4File, SourceError> {
-    let shown = path.display();
-    let meta = tokio::fs::metadata(path)
+    let owned = path.to_path_buf();
+    let data = tokio::task::spawn_blocking(move || read_regular_file(&owned, MAX_FILE_BYTES))
         .await
-        .map_err(|e| io_error(path, e))?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(SourceError::new(
-            ErrorKind::InvalidData,
-            format!("{shown} is larger than {MAX_FILE_BYTES} bytes"),
-        ));
-    }
-    let data = tokio::fs::read(path).await.map_err(|e| io_error(path, e))?;
+        .map_err(|e| SourceError::new(ErrorKind::InvalidData, e.to_string()))?
+        .map_err(|e| match e {
+            ReadError::Io(e) => io_error(path, e),
+            other => SourceError::new(
+                ErrorKind::InvalidData,
+                format!("cannot use {} as a file source: {other}: it must be an MP4 file", path.display()),
+            ),
+        })?;
+    let shown = path.display();
     let file = tokio::task::spawn_blocking(move || demux(&Bytes::from(data)))
         .await
         .map_err(|e| SourceError::new(ErrorKind::InvalidData, e.to_string()))?

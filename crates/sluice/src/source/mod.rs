@@ -6,6 +6,7 @@
 
 mod file;
 pub mod rtsp;
+pub mod rtsp_guard;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ pub use file::FileSource;
 pub use rtsp::{RtspSource, RtspUrl};
 
 use crate::config::Transport;
+use crate::redact::redact;
 
 /// The bundled demo clip: H.264 640×360 25 fps with a 1 s GOP, AAC-LC mono 48 kHz, 9.6 s.
 pub const DEMO_CLIP: &[u8] = include_bytes!("../../assets/demo.mp4");
@@ -34,7 +36,10 @@ pub enum SourceSpec {
 
 impl SourceSpec {
     /// Parses a source URL.
+    /// Every source passes through here, so its credentials are registered with
+    /// [`crate::redact`] here too: from now on they are hidden in every log line and message.
     pub fn parse(source: &str) -> Result<SourceSpec, SourceError> {
+        crate::redact::register_secrets(source);
         if source == "builtin:demo" {
             return Ok(SourceSpec::Demo);
         }
@@ -48,7 +53,7 @@ impl SourceSpec {
             "file" => url.to_file_path().map(SourceSpec::File).map_err(|()| {
                 SourceError::new(
                     ErrorKind::InvalidUrl,
-                    format!("{source:?} is not an absolute file path"),
+                    format!("{:?} is not an absolute file path", redact(source)),
                 )
             }),
             "rtsp" => RtspUrl::new(url).map(SourceSpec::Rtsp),
@@ -161,7 +166,9 @@ pub enum Source {
 }
 
 impl Source {
-    /// Opens the source and returns it with its tracks.
+    /// Opens the source and returns it with its tracks, within `connect_timeout` whatever the
+    /// kind (RTSP bounds each transport attempt; a file on a hung mount is bounded like a
+    /// silent camera). Dropping the future cancels the open.
     pub async fn open(
         spec: &SourceSpec,
         options: &SourceOptions,
@@ -177,7 +184,18 @@ impl Source {
                 Ok((Source::File(FileSource::new(file)), tracks))
             }
             SourceSpec::File(path) => {
-                let file = file::load(path).await?;
+                let file = tokio::time::timeout(options.connect_timeout, file::load(path))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(SourceError::new(
+                            ErrorKind::Timeout,
+                            format!(
+                                "{} could not be read within {} s (connect_timeout)",
+                                path.display(),
+                                options.connect_timeout.as_secs_f64()
+                            ),
+                        ))
+                    })?;
                 let tracks = file.tracks.clone();
                 Ok((Source::File(FileSource::new(Arc::new(file))), tracks))
             }
@@ -193,89 +211,9 @@ impl Source {
     }
 }
 
-/// Hides credentials in a source URL: user and password become `****`, and so do the values
-/// of `auth`, `user`, `username`, `password` and `pass` query parameters. Text that is not a
-/// URL is redacted by pattern, so nothing leaks from a malformed URL either.
-pub fn redact(source: &str) -> String {
-    const SECRET_KEYS: [&str; 5] = ["auth", "user", "username", "password", "pass"];
-    let Ok(mut url) = url::Url::parse(source) else {
-        return redact_by_pattern(source);
-    };
-    if url.cannot_be_a_base() {
-        return redact_by_pattern(source);
-    }
-    if !url.username().is_empty() {
-        let _ = url.set_username("****");
-    }
-    if url.password().is_some() {
-        let _ = url.set_password(Some("****"));
-    }
-    if url.query().is_some() {
-        let pairs: Vec<(String, String)> = url
-            .query_pairs()
-            .map(|(k, v)| {
-                let secret = SECRET_KEYS.contains(&k.to_ascii_lowercase().as_str());
-                (
-                    k.into_owned(),
-                    if secret {
-                        "****".into()
-                    } else {
-                        v.into_owned()
-                    },
-                )
-            })
-            .collect();
-        let query = pairs
-            .iter()
-            .map(|(k, v)| {
-                if v == "****" {
-                    format!("{k}=****")
-                } else {
-                    format!("{k}={v}")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("&");
-        url.set_query(Some(&query));
-    }
-    url.to_string()
-}
-
-fn redact_by_pattern(source: &str) -> String {
-    // user:pass@ anywhere before the host.
-    match (source.find("://"), source.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!(
-                "{}://****:****@{}",
-                &source[..scheme_end],
-                &source[at + 1..]
-            )
-        }
-        _ => source.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redacts_like_the_reference() {
-        assert_eq!(
-            redact("https://abcd:efgh@foo.bar"),
-            "https://****:****@foo.bar/"
-        );
-        assert_eq!(
-            redact("http://foo.bar/?param1=abcd&password=efgh"),
-            "http://foo.bar/?param1=abcd&password=****"
-        );
-        assert_eq!(
-            redact("rtsp://user:p%40ss@cam.local:554/s1?auth=xyz"),
-            "rtsp://****:****@cam.local:554/s1?auth=****"
-        );
-        assert_eq!(redact("rtsp://cam.local/s1"), "rtsp://cam.local/s1");
-        assert_eq!(redact("not a url://u:p@x"), "not a url://****:****@x");
-    }
 
     #[test]
     fn parses_sources() {

@@ -20,6 +20,7 @@ use sluice_media::{Codec, Frame, Track};
 use tracing::{debug, info, warn};
 use url::Url;
 
+use super::rtsp_guard::Guard;
 use super::{ErrorKind, SourceError, SourceEvent, SourceOptions};
 use crate::config::Transport;
 
@@ -51,7 +52,7 @@ impl RtspUrl {
             ));
         }
         let decode = |s: &str| {
-            percent_decode(s).ok_or_else(|| {
+            crate::redact::percent_decode(s).ok_or_else(|| {
                 SourceError::new(
                     ErrorKind::InvalidUrl,
                     "RTSP URL credentials are not valid percent-encoded UTF-8",
@@ -71,26 +72,14 @@ impl RtspUrl {
     }
 }
 
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
+/// Items kept while waiting for in-band parameter sets (about 10 s of 30 fps video with audio).
+const MAX_EARLY_ITEMS: usize = 600;
 
 /// A playing RTSP session.
 pub struct RtspSource {
     demuxed: Demuxed,
+    /// The relay retina reads the camera through; it lives as long as the session.
+    guard: Guard,
     /// retina stream index → our track index.
     map: Vec<Option<usize>>,
     tracks: Vec<Track>,
@@ -152,12 +141,11 @@ impl RtspSource {
                 })?;
             let item = match item {
                 None => {
-                    return Err(SourceError::new(
-                        ErrorKind::Ended,
-                        "the camera ended the RTSP session",
-                    ));
+                    return Err(self.guard.failure().unwrap_or_else(|| {
+                        SourceError::new(ErrorKind::Ended, "the camera ended the RTSP session")
+                    }));
                 }
-                Some(Err(e)) => return Err(map_error(&e)),
+                Some(Err(e)) => return Err(self.fail(&e)),
                 Some(Ok(item)) => item,
             };
             if let Some(event) = self.convert(item)? {
@@ -224,6 +212,11 @@ impl RtspSource {
         }
     }
 
+    /// A retina error, or the relay's reason when the relay closed the connection.
+    fn fail(&self, e: &retina::Error) -> SourceError {
+        self.guard.failure().unwrap_or_else(|| map_error(e))
+    }
+
     fn stream_of(&self, track: usize) -> usize {
         self.map.iter().position(|t| *t == Some(track)).unwrap_or(0)
     }
@@ -251,9 +244,12 @@ async fn connect(
     if let Some(group) = &options.session_group {
         session_options = session_options.session_group(Arc::clone(group));
     }
-    let mut session = Session::describe(url.url.clone(), session_options)
+    // retina talks to the camera through the bounded relay (see `rtsp_guard`).
+    let guard = Guard::start(&url.url).await?;
+    let fail = |e: &retina::Error| guard.failure().unwrap_or_else(|| map_error(e));
+    let mut session = Session::describe(guard.url.clone(), session_options)
         .await
-        .map_err(|e| map_error(&e))?;
+        .map_err(|e| fail(&e))?;
 
     let mut video = None;
     let mut audio = None;
@@ -295,7 +291,7 @@ async fn connect(
             .transport(transport.clone())
             .frame_format(FrameFormat::MP4);
         session.setup(i, setup).await.map_err(|e| {
-            let mapped = map_error(&e);
+            let mapped = fail(&e);
             // 461 Unsupported Transport: the camera wants another transport.
             if e.status_code() == Some(461) {
                 SourceError::new(ErrorKind::TransportRefused, mapped.message)
@@ -307,8 +303,8 @@ async fn connect(
     let playing = session
         .play(PlayOptions::default())
         .await
-        .map_err(|e| map_error(&e))?;
-    let demuxed = playing.demuxed().map_err(|e| map_error(&e))?;
+        .map_err(|e| fail(&e))?;
+    let demuxed = playing.demuxed().map_err(|e| fail(&e))?;
 
     let mut map = vec![None; demuxed.streams().len()];
     map[video] = Some(0);
@@ -317,6 +313,7 @@ async fn connect(
     }
     let mut source = RtspSource {
         demuxed,
+        guard,
         map,
         tracks: Vec::new(),
         pending: VecDeque::new(),
@@ -325,28 +322,46 @@ async fn connect(
     };
     // Video parameters are usually known from the SDP; some cameras only send them in band,
     // so wait for the first frame that carries them.
+    // The wait is bounded as a whole (frames that keep arriving without parameters do not
+    // extend it) and so is what it buffers.
     let mut early = Vec::new();
+    let deadline = tokio::time::Instant::now() + options.stall_timeout;
     let video_params = loop {
         let stream = &source.demuxed.streams()[video];
         if let Some(ParametersRef::Video(p)) = stream.parameters() {
             break video_track(p, stream.clock_rate_hz())?;
         }
-        let item = tokio::time::timeout(options.stall_timeout, source.demuxed.next())
-            .await
-            .map_err(|_| {
-                SourceError::new(
+        let item = match tokio::time::timeout_at(deadline, source.demuxed.next()).await {
+            Ok(item) if early.len() < MAX_EARLY_ITEMS => item,
+            // Media flows but none of it says how to decode it.
+            _ if !early.is_empty() => {
+                return Err(SourceError::new(
+                    ErrorKind::InvalidData,
+                    format!(
+                        "the camera sends video without usable parameter sets: the SDP's \
+                         sprop-parameter-sets are missing or invalid and no SPS/PPS came in band \
+                         within {} s; check the camera's codec settings",
+                        options.stall_timeout.as_secs_f64()
+                    ),
+                ));
+            }
+            _ => {
+                return Err(SourceError::new(
                     ErrorKind::Timeout,
-                    "the camera sent no video parameters (SPS/PPS) in time",
-                )
-            })?;
+                    "the camera sent no video after PLAY",
+                ));
+            }
+        };
         match item {
             Some(Ok(item)) => early.push(item),
-            Some(Err(e)) => return Err(map_error(&e)),
+            Some(Err(e)) => return Err(source.fail(&e)),
             None => {
-                return Err(SourceError::new(
-                    ErrorKind::Ended,
-                    "the camera ended the session before sending video",
-                ));
+                return Err(source.guard.failure().unwrap_or_else(|| {
+                    SourceError::new(
+                        ErrorKind::Ended,
+                        "the camera ended the session before sending video",
+                    )
+                }));
             }
         }
     };
