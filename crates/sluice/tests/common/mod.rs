@@ -2,6 +2,8 @@
 //! HTTP client, and ffprobe.
 #![allow(dead_code)]
 
+pub mod fake_camera;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -25,11 +27,16 @@ impl Server {
     /// Starts `sluice serve` with extra arguments, on a port the OS picks, and waits until it
     /// prints its URL.
     pub fn start(args: &[&str]) -> Server {
+        Server::start_logging(args, "info")
+    }
+
+    /// [`Server::start`] with a `RUST_LOG` filter.
+    pub fn start_logging(args: &[&str], filter: &str) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", filter)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -60,6 +67,23 @@ impl Server {
             log,
             log_thread: Some(log_thread),
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The process's peak resident memory so far (`VmHWM`), in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmHWM")
+            * 1024
     }
 
     /// The full URL of a path.
