@@ -62,6 +62,9 @@ struct RecordArgs {
     /// Seconds before the start to include: the source runs this long first.
     #[arg(long, default_value_t = 0.0)]
     lookback: f64,
+    /// Replace the output file if it exists (otherwise an existing file is an error).
+    #[arg(long)]
+    overwrite: bool,
     /// RTSP transport.
     #[arg(long, value_enum, default_value = "auto")]
     transport: TransportArg,
@@ -127,7 +130,28 @@ impl TransportArg {
 
 async fn record(args: RecordArgs) -> anyhow::Result<()> {
     use sluice::recorder::RecordRequest;
+    use sluice::recorder::path::PathError;
+    let request = RecordRequest {
+        duration: args.duration,
+        lookback: args.lookback,
+    };
+    request.validate()?;
+    let output = args
+        .output
+        .to_str()
+        .context("the output path is not UTF-8")?;
     let hub = Hub::new(HlsSettings::new(sluice::config::HlsConfig::default()), None);
+    // Before the source starts: an existing file or a bad path fails at once.
+    let target = hub
+        .recording_target(output, args.overwrite, "record")
+        .await
+        .map_err(|e| match e {
+            PathError::Exists { path } => anyhow::anyhow!(
+                "{} already exists: pass --overwrite to replace it",
+                path.display()
+            ),
+            e => e.into(),
+        })?;
     let config = StreamConfig {
         preload: true,
         transport: args.transport.transport(),
@@ -155,17 +179,8 @@ async fn record(args: RecordArgs) -> anyhow::Result<()> {
         hub.shutdown().await;
         anyhow::bail!("{}: {error}", sluice::redact::redact(&args.url));
     }
-    let path = sluice::recorder::path::resolve(
-        args.output
-            .to_str()
-            .context("the output path is not UTF-8")?,
-        None,
-    )?;
-    let request = RecordRequest {
-        duration: args.duration,
-        lookback: args.lookback,
-    };
-    let lookback = stream.record(path.clone(), request).await?;
+    let path = target.path().to_path_buf();
+    let lookback = stream.record(target, request).await?;
     eprintln!(
         "recording {:.1} s (with {lookback:.1} s before now) to {}",
         args.duration,

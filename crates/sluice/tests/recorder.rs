@@ -21,6 +21,11 @@ fn serve_recording(dir: &Path, streams: &str) -> (Server, PathBuf) {
     (Server::start(&["--config", config.to_str().unwrap()]), rec)
 }
 
+/// A server with one preloaded demo stream, `demo`, recording into `DIR/recordings`.
+fn serve_demo(dir: &Path) -> (Server, PathBuf) {
+    serve_recording(dir, "  demo: { source: \"builtin:demo\", preload: true }\n")
+}
+
 fn record(server: &Server, stream: &str, body: &str) -> Fetched {
     post(
         &server.url(&format!("/api/streams/{stream}/record")),
@@ -123,10 +128,7 @@ fn check_clip(path: &Path, expected: f64, fps: f64) {
 #[test]
 fn clip_from_the_file_source_includes_the_lookback() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, rec) = serve_recording(
-        dir.path(),
-        "  demo: { source: \"builtin:demo\", preload: true }\n",
-    );
+    let (server, rec) = serve_demo(dir.path());
     let base = hls_base(&server, "demo");
     wait_for_segments(&base, 4);
     let r = record(
@@ -253,25 +255,23 @@ fn paths_outside_the_allowed_directories_are_403_and_write_nothing() {
     let outside = dir.path().join("outside");
     std::fs::create_dir_all(&outside).unwrap();
     std::os::unix::fs::symlink(&outside, rec.join("link")).unwrap();
-    for path in [
-        "../escape.mp4".to_string(),
-        "a/../../escape.mp4".to_string(),
-        outside.join("abs.mp4").display().to_string(),
-        "/tmp/sluice-escape.mp4".to_string(),
-        "link/through-symlink.mp4".to_string(),
+    // Symlinks inside the allowed directories are not followed either, wherever they point.
+    std::fs::create_dir_all(rec.join("real")).unwrap();
+    std::os::unix::fs::symlink(rec.join("real"), rec.join("inner")).unwrap();
+    let outside_dirs = "outside the allowed directories";
+    let symlinks = "symlinks inside the allowed directories are not followed";
+    for (path, says) in [
+        ("../escape.mp4".to_string(), outside_dirs),
+        ("a/../../escape.mp4".to_string(), outside_dirs),
+        (outside.join("abs.mp4").display().to_string(), outside_dirs),
+        ("/tmp/sluice-escape.mp4".to_string(), outside_dirs),
+        ("link/through-symlink.mp4".to_string(), symlinks),
+        ("link/deeper/through-symlink.mp4".to_string(), symlinks),
+        ("inner/x.mp4".to_string(), symlinks),
     ] {
-        let r = record(
-            &server,
-            "demo",
-            &format!("{{\"path\": \"{path}\", \"duration\": 1}}"),
-        );
+        let r = record_to(&server, "demo", &path, serde_json::json!({"duration": 1}));
         assert_eq!(r.status, 403, "{path}: {}", r.text());
-        assert!(
-            json(&r)["error"]
-                .as_str()
-                .unwrap()
-                .contains("outside the allowed directories")
-        );
+        assert!(error_of(&r).contains(says), "{path}: {}", r.text());
     }
     assert_eq!(
         std::fs::read_dir(&outside).unwrap().count(),
@@ -294,10 +294,7 @@ fn paths_outside_the_allowed_directories_are_403_and_write_nothing() {
 #[test]
 fn concurrent_record_requests_get_one_409_each_but_one() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, _rec) = serve_recording(
-        dir.path(),
-        "  demo: { source: \"builtin:demo\", preload: true }\n",
-    );
+    let (server, _rec) = serve_demo(dir.path());
     let url = server.url("/api/streams/demo/record");
     let handles: Vec<_> = (0..6)
         .map(|i| {
@@ -377,10 +374,7 @@ impl Drop for Unmount {
 fn unwritable_directory_and_full_disk_are_clear_errors_and_the_stream_is_unharmed() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let (server, rec) = serve_recording(
-        dir.path(),
-        "  demo: { source: \"builtin:demo\", preload: true }\n",
-    );
+    let (server, rec) = serve_demo(dir.path());
     let base = hls_base(&server, "demo");
     wait_for_segments(&base, 3);
 
@@ -446,10 +440,7 @@ fn unwritable_directory_and_full_disk_are_clear_errors_and_the_stream_is_unharme
 #[test]
 fn sigterm_during_a_recording_leaves_a_valid_file() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut server, rec) = serve_recording(
-        dir.path(),
-        "  demo: { source: \"builtin:demo\", preload: true }\n",
-    );
+    let (mut server, rec) = serve_demo(dir.path());
     let base = hls_base(&server, "demo");
     wait_for_segments(&base, 2);
     let r = record(&server, "demo", r#"{"path": "long.mp4", "duration": 600}"#);
@@ -490,6 +481,38 @@ fn record_cli_writes_a_clip_with_lookback() {
         String::from_utf8_lossy(&output.stderr)
     );
     check_clip(&out, 4.0, 25.0);
+    // An existing file is kept unless --overwrite says otherwise.
+    let before = std::fs::read(&out).unwrap();
+    let again = |overwrite: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        cmd.args([
+            "record",
+            "builtin:demo",
+            "--output",
+            out.to_str().unwrap(),
+            "--duration",
+            "1",
+        ]);
+        if overwrite {
+            cmd.arg("--overwrite");
+        }
+        cmd.output().unwrap()
+    };
+    let refused = again(false);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("already exists") && stderr.contains("--overwrite"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), before);
+    let replaced = again(true);
+    assert!(
+        replaced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replaced.stderr)
+    );
+    check_clip(&out, 1.0, 25.0);
     let fail = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args([
             "record",
@@ -508,4 +531,304 @@ fn record_cli_writes_a_clip_with_lookback() {
         String::from_utf8_lossy(&fail.stderr)
     );
     assert!(!dir.path().join("x.mp4").exists());
+}
+
+/// A record request with any path (JSON-escaped) and extra fields.
+fn record_to(server: &Server, stream: &str, path: &str, extra: serde_json::Value) -> Fetched {
+    let mut body = serde_json::json!({ "path": path });
+    if let serde_json::Value::Object(extra) = extra {
+        body.as_object_mut().unwrap().extend(extra);
+    }
+    record(server, stream, &body.to_string())
+}
+
+/// Records, waits for the result and asserts it succeeded.
+fn record_ok(
+    server: &Server,
+    stream: &str,
+    path: &str,
+    extra: serde_json::Value,
+) -> serde_json::Value {
+    let r = record_to(server, stream, path, extra);
+    assert_eq!(r.status, 202, "{path}: {}", r.text());
+    let result = finished(server, stream);
+    assert!(result["error"].is_null(), "{result}");
+    result
+}
+
+fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+fn error_of(r: &Fetched) -> String {
+    json(r)["error"].as_str().unwrap_or_default().to_string()
+}
+
+/// The files in a directory, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn symlinks_planted_at_the_old_temporary_names_write_nothing_outside() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, rec) = serve_demo(dir.path());
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    // The names the recorder used to write to, made to point at files outside.
+    let victims = [
+        ("clip.mp4.tmp", outside.join("victim-tmp")),
+        ("clip.mp4.data.tmp", outside.join("victim-data")),
+    ];
+    for (name, victim) in &victims {
+        std::fs::write(victim, b"precious bytes").unwrap();
+        std::os::unix::fs::symlink(victim, rec.join(name)).unwrap();
+    }
+    record_ok(
+        &server,
+        "demo",
+        "clip.mp4",
+        serde_json::json!({"duration": 1}),
+    );
+    for (name, victim) in &victims {
+        let bytes = std::fs::read(victim).unwrap();
+        assert!(
+            bytes == b"precious bytes",
+            "{name}: the file outside was overwritten ({} bytes now)",
+            bytes.len()
+        );
+        assert_eq!(&std::fs::read_link(rec.join(name)).unwrap(), victim);
+        std::fs::remove_file(rec.join(name)).unwrap();
+    }
+    assert_eq!(names_in(&outside), ["victim-data", "victim-tmp"]);
+    check_clip(&rec.join("clip.mp4"), 1.0, 25.0);
+}
+
+#[test]
+fn a_fifo_at_the_target_or_a_temporary_name_never_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, rec) = serve_demo(dir.path());
+    // At the target: a clear 409 at once, with or without overwrite; the FIFO stays.
+    mkfifo(&rec.join("pipe.mp4"));
+    for extra in [
+        serde_json::json!({}),
+        serde_json::json!({"overwrite": true}),
+    ] {
+        let r = record_to(&server, "demo", "pipe.mp4", extra);
+        assert_eq!(r.status, 409, "{}", r.text());
+        assert!(
+            error_of(&r).contains("is a FIFO, not a regular file"),
+            "{}",
+            r.text()
+        );
+    }
+    // At the names temporaries used to have: never opened (opening a FIFO for writing blocks
+    // until a reader comes).
+    mkfifo(&rec.join("clip.mp4.tmp"));
+    mkfifo(&rec.join("clip.mp4.data.tmp"));
+    record_ok(
+        &server,
+        "demo",
+        "clip.mp4",
+        serde_json::json!({"duration": 1}),
+    );
+    assert_eq!(
+        names_in(&rec),
+        ["clip.mp4", "clip.mp4.data.tmp", "clip.mp4.tmp", "pipe.mp4"]
+    );
+    assert_eq!(&boxes(&rec.join("clip.mp4"))[..3], ["ftyp", "moov", "mdat"]);
+}
+
+#[test]
+fn a_directory_swapped_for_a_symlink_during_a_recording_writes_nothing_outside() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, rec) = serve_demo(dir.path());
+    let base = hls_base(&server, "demo");
+    wait_for_segments(&base, 1);
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    // Live media arrives in real time: each swap happens long before 2 s of it were recorded.
+    let start = |path: &str| {
+        let r = record_to(&server, "demo", path, serde_json::json!({"duration": 2}));
+        assert_eq!(r.status, 202, "{}", r.text());
+    };
+    let failed_as_moved = || {
+        let result = finished(&server, "demo");
+        let error = result["error"].as_str().expect("the recording failed");
+        assert!(
+            error.contains("was moved or replaced during the recording"),
+            "{error}"
+        );
+    };
+
+    // The directory is moved aside and a symlink to outside takes its place.
+    start("cam/clip.mp4");
+    std::fs::rename(rec.join("cam"), rec.join("cam.old")).unwrap();
+    std::os::unix::fs::symlink(&outside, rec.join("cam")).unwrap();
+    failed_as_moved();
+    assert_eq!(names_in(&outside), Vec::<String>::new(), "nothing outside");
+    assert_eq!(
+        names_in(&rec.join("cam.old")),
+        Vec::<String>::new(),
+        "no temporaries left"
+    );
+
+    // The directory itself is moved outside, and a symlink inside leads to it.
+    start("door/clip.mp4");
+    std::fs::rename(rec.join("door"), outside.join("door")).unwrap();
+    std::os::unix::fs::symlink(outside.join("door"), rec.join("door")).unwrap();
+    failed_as_moved();
+    assert_eq!(
+        names_in(&outside.join("door")),
+        Vec::<String>::new(),
+        "nothing outside"
+    );
+
+    // The stream still records fine.
+    record_ok(
+        &server,
+        "demo",
+        "ok.mp4",
+        serde_json::json!({"duration": 1}),
+    );
+}
+
+#[test]
+fn an_existing_file_is_409_unless_overwrite_and_one_that_appears_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, rec) = serve_demo(dir.path());
+    let existing = rec.join("exists.mp4");
+    std::fs::write(&existing, b"precious").unwrap();
+    let r = record_to(&server, "demo", "exists.mp4", serde_json::json!({}));
+    assert_eq!(r.status, 409, "{}", r.text());
+    let error = error_of(&r);
+    assert!(
+        error.contains("already exists") && error.contains("\"overwrite\": true"),
+        "{error}"
+    );
+    assert_eq!(std::fs::read(&existing).unwrap(), b"precious");
+    assert_eq!(
+        stream_info(&server, "demo")["recording"],
+        serde_json::Value::Null
+    );
+
+    record_ok(
+        &server,
+        "demo",
+        "exists.mp4",
+        serde_json::json!({"duration": 1, "overwrite": true}),
+    );
+    check_clip(&existing, 1.0, 25.0);
+
+    // A file that appears at the target during the recording is not replaced: the clip is
+    // kept under the next free name, and the result says where.
+    let r = record_to(
+        &server,
+        "demo",
+        "late.mp4",
+        serde_json::json!({"duration": 2}),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    std::fs::write(rec.join("late.mp4"), b"appeared").unwrap();
+    std::fs::write(rec.join("late-1.mp4"), b"also appeared").unwrap();
+    let result = finished(&server, "demo");
+    assert!(result["error"].is_null(), "{result}");
+    let kept = rec.canonicalize().unwrap().join("late-2.mp4");
+    assert_eq!(result["path"], kept.to_str().unwrap(), "{result}");
+    assert_eq!(std::fs::read(rec.join("late.mp4")).unwrap(), b"appeared");
+    assert_eq!(
+        std::fs::read(rec.join("late-1.mp4")).unwrap(),
+        b"also appeared"
+    );
+    check_clip(&kept, 2.0, 25.0);
+}
+
+#[test]
+fn one_path_has_one_writer_however_it_is_spelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, rec) = serve_recording(
+        dir.path(),
+        "  demo: { source: \"builtin:demo\", preload: true }\n  other: { source: \"builtin:demo\", preload: true }\n",
+    );
+    // Two streams asking for the same file at once: one 202, one 409.
+    let url = |s: &str| server.url(&format!("/api/streams/{s}/record"));
+    let handles: Vec<_> = ["demo", "other"]
+        .into_iter()
+        .map(|s| {
+            let url = url(s);
+            std::thread::spawn(move || post(&url, Some(r#"{"path": "race.mp4", "duration": 1}"#)))
+        })
+        .collect();
+    let mut statuses: Vec<u16> = handles
+        .into_iter()
+        .map(|h| h.join().unwrap().status)
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, [202, 409]);
+    for s in ["demo", "other"] {
+        wait_for_state(&server, s, |i| i["recording"].is_null());
+    }
+
+    let r = record_to(
+        &server,
+        "demo",
+        "same.mp4",
+        serde_json::json!({"duration": 2}),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let absolute = rec.join("same.mp4").display().to_string();
+    for spelling in [
+        "same.mp4",
+        "./same.mp4",
+        "sub/../same.mp4",
+        absolute.as_str(),
+    ] {
+        let r = record_to(
+            &server,
+            "other",
+            spelling,
+            serde_json::json!({"overwrite": true}),
+        );
+        assert_eq!(r.status, 409, "{spelling}: {}", r.text());
+        assert!(
+            error_of(&r).contains("is being recorded by stream \"demo\""),
+            "{spelling}: {}",
+            r.text()
+        );
+    }
+    assert!(finished(&server, "demo")["error"].is_null());
+    // Once the first writer is done, the file can be replaced on request.
+    record_ok(
+        &server,
+        "other",
+        "sub/../same.mp4",
+        serde_json::json!({"duration": 1, "overwrite": true}),
+    );
+    check_clip(&rec.join("same.mp4"), 1.0, 25.0);
+}
+
+#[test]
+fn a_nul_byte_or_an_over_long_name_is_400() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, rec) = serve_recording(dir.path(), "  demo: { source: \"builtin:demo\" }\n");
+    let long_name = format!("{}.mp4", "x".repeat(252));
+    let long_path = format!("{}x.mp4", "d/".repeat(2100));
+    for (path, says) in [
+        ("a\0b.mp4", "NUL byte"),
+        ("dir\0/b.mp4", "NUL byte"),
+        (long_name.as_str(), "256 bytes long; the limit is 255"),
+        (long_path.as_str(), "4205 bytes long; the limit is 4095"),
+    ] {
+        let r = record_to(&server, "demo", path, serde_json::json!({"duration": 1}));
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(error_of(&r).contains(says), "{}", r.text());
+    }
+    assert_eq!(names_in(&rec), Vec::<String>::new(), "nothing created");
+    assert_eq!(stream_info(&server, "demo")["state"], "idle");
 }

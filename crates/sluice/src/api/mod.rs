@@ -244,6 +244,9 @@ pub struct RecordBody {
     duration: f64,
     #[serde(default)]
     lookback: f64,
+    /// Replace a regular file already at `path` (otherwise 409).
+    #[serde(default)]
+    overwrite: bool,
 }
 
 fn default_duration() -> f64 {
@@ -253,16 +256,18 @@ fn default_duration() -> f64 {
 impl From<RecordError> for ApiError {
     fn from(e: RecordError) -> Self {
         let status = match &e {
-            RecordError::Path(PathError::Outside { .. } | PathError::NoDirs) => {
-                StatusCode::FORBIDDEN
-            }
-            RecordError::Path(PathError::Invalid(_)) | RecordError::Invalid(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            RecordError::Path(
+                PathError::Outside { .. } | PathError::Symlink { .. } | PathError::NoDirs,
+            ) => StatusCode::FORBIDDEN,
+            RecordError::Path(PathError::Invalid(_) | PathError::Unusable { .. })
+            | RecordError::Invalid(_) => StatusCode::BAD_REQUEST,
+            RecordError::Path(
+                PathError::Exists { .. } | PathError::NotAFile { .. } | PathError::Busy { .. },
+            )
+            | RecordError::Busy(_) => StatusCode::CONFLICT,
             RecordError::Path(PathError::Io { .. }) | RecordError::Io { .. } => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
-            RecordError::Busy(_) => StatusCode::CONFLICT,
         };
         ApiError(status, e.to_string())
     }
@@ -275,12 +280,17 @@ async fn record(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let stream = hub.get(&name).ok_or_else(|| not_found(&name))?;
     let req: RecordBody = json_body(&body)?;
-    let path = hub.recording_path(&req.path).map_err(RecordError::from)?;
     let request = RecordRequest {
         duration: req.duration,
         lookback: req.lookback,
     };
-    let lookback = stream.record(path.clone(), request).await?;
+    request.validate()?;
+    let target = hub
+        .recording_target(&req.path, req.overwrite, &name)
+        .await
+        .map_err(RecordError::from)?;
+    let path = target.path().to_path_buf();
+    let lookback = stream.record(target, request).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({

@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{HlsConfig, StreamConfig, validate_name};
 use crate::recorder::{
-    self, ActiveRecording, RecordError, RecordRequest, Recording, RecordingResult,
+    self, ActiveRecording, RecordError, RecordRequest, Recording, RecordingResult, Target, Writers,
 };
 use crate::redact::redact;
 use crate::source::{SourceError, SourceSpec};
@@ -287,22 +287,22 @@ impl Stream {
         }
     }
 
-    /// Starts recording into `path` (already resolved and allowed); returns the seconds of
+    /// Starts recording into `target` (from [`Hub::recording_target`]); returns the seconds of
     /// lookback that were in memory. One recording at a time.
     pub async fn record(
         self: &Arc<Self>,
-        path: std::path::PathBuf,
+        target: Target,
         request: RecordRequest,
     ) -> Result<f64, RecordError> {
         {
             let mut slot = lock(&self.recorder);
             match &*slot {
-                RecorderSlot::Idle => *slot = RecorderSlot::Starting(path.clone()),
+                RecorderSlot::Idle => *slot = RecorderSlot::Starting(target.path().to_path_buf()),
                 RecorderSlot::Starting(p) => return Err(RecordError::Busy(p.clone())),
                 RecorderSlot::Active(r) => return Err(RecordError::Busy(r.info.path.clone())),
             }
         }
-        match recorder::start(self, path, request).await {
+        match recorder::start(self, target, request).await {
             Ok((recording, lookback)) => {
                 info!(stream = %self.name, path = %recording.info.path.display(), duration = request.duration, lookback, "recording started");
                 *lock(&self.recorder) = RecorderSlot::Active(recording);
@@ -499,6 +499,8 @@ pub struct Hub {
     settings: HlsSettings,
     /// Where recordings may be written (`None`: anywhere, for the CLI).
     record_dirs: Option<Vec<std::path::PathBuf>>,
+    /// The files being recorded: one writer per file, across streams.
+    writers: Writers,
     /// Seconds from a ring change to the release of the blocked request it satisfied.
     blocking_release: Histogram,
     /// Tracks RTSP sessions so shutdown can wait for their TEARDOWN.
@@ -512,6 +514,7 @@ impl Hub {
             streams: RwLock::new(BTreeMap::new()),
             settings,
             record_dirs,
+            writers: Writers::default(),
             blocking_release: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             group: Arc::new(retina::client::SessionGroup::default()),
         })
@@ -522,12 +525,33 @@ impl Hub {
         &self.settings
     }
 
-    /// Resolves a requested recording path against the allowed directories.
-    pub fn recording_path(
+    /// Prepares the file a recording of `holder` (a stream name) asks for: `path` is placed in
+    /// the allowed directories (see [`recorder::path::locate`]), its directory opened
+    /// ([`Target::open`]: symlinks inside are refused, missing directories created) and the file
+    /// claimed, so no other recording writes it meanwhile. An existing regular file there is an
+    /// error unless `overwrite`.
+    pub async fn recording_target(
         &self,
         path: &str,
-    ) -> Result<std::path::PathBuf, recorder::path::PathError> {
-        recorder::path::resolve(path, self.record_dirs.as_deref())
+        overwrite: bool,
+        holder: &str,
+    ) -> Result<Target, recorder::path::PathError> {
+        let given = path.to_string();
+        let dirs = self.record_dirs.clone();
+        let writers = self.writers.clone();
+        let holder = holder.to_string();
+        // Directory creation and opening may block (a slow disk, a network filesystem).
+        tokio::task::spawn_blocking(move || {
+            let location = recorder::path::locate(&given, dirs.as_deref())?;
+            Target::open(location, &given, overwrite, &writers, &holder)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(recorder::path::PathError::Io {
+                path: path.to_string(),
+                message: e.to_string(),
+            })
+        })
     }
 
     /// Records how long after a part was published a blocked request got going.

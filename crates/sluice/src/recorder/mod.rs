@@ -2,14 +2,17 @@
 //!
 //! A recording takes up to `lookback` seconds of whole segments already in the stream's ring
 //! (so the clip starts on a keyframe), then follows the live parts until `duration` seconds
-//! after the request, and writes a fast-start MP4 (`moov` before `mdat`). Sample data goes to a
-//! scratch file as it arrives, so memory stays bounded however long the clip; at the end the
-//! header and the data are assembled into `PATH.tmp`, synced, and renamed to `PATH`. Nothing
-//! captured, or an I/O error, leaves no file behind and does not disturb the stream.
+//! after the request, and writes a fast-start MP4 (`moov` before `mdat`). Sample data goes to an
+//! unnamed scratch file as it arrives, so memory stays bounded however long the clip; at the
+//! end the header and the data are assembled into a temporary next to the clip, synced, and
+//! renamed into place ([`files`] says how every file is created safely). Nothing captured, or
+//! an I/O error, leaves no file behind and does not disturb the stream.
 
+pub mod files;
 pub mod path;
 
-use std::path::{Path, PathBuf};
+use std::io::{Seek, Write};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -23,6 +26,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::hub::{OutputKind, Stream};
+pub use files::{Target, Writers};
 
 /// What a recording request asks for.
 #[derive(Clone, Copy, Debug)]
@@ -33,10 +37,30 @@ pub struct RecordRequest {
     pub lookback: f64,
 }
 
+impl RecordRequest {
+    /// Checks the duration and the lookback.
+    pub fn validate(&self) -> Result<(), RecordError> {
+        if !(self.duration.is_finite() && self.duration > 0.0 && self.duration <= 86_400.0) {
+            return Err(RecordError::Invalid(format!(
+                "duration {} is outside (0, 86400] seconds",
+                self.duration
+            )));
+        }
+        if !(self.lookback.is_finite() && (0.0..=3600.0).contains(&self.lookback)) {
+            return Err(RecordError::Invalid(format!(
+                "lookback {} is outside [0, 3600] seconds",
+                self.lookback
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// A recording in progress, as the API shows it.
 #[derive(Clone, Debug, Serialize)]
 pub struct ActiveRecording {
-    /// Where the clip will be.
+    /// Where the clip will be (unless a file appears there meanwhile: see
+    /// [`RecordingResult::path`]).
     pub path: PathBuf,
     /// Requested seconds after the trigger.
     pub duration: f64,
@@ -51,7 +75,9 @@ pub struct ActiveRecording {
 /// A finished recording.
 #[derive(Clone, Debug, Serialize)]
 pub struct RecordingResult {
-    /// The clip's path.
+    /// The clip's path: the requested one, or a numbered name next to it (`clip-1.mp4`) when
+    /// a file appeared at the requested one during the recording and overwriting was not
+    /// asked for.
     pub path: PathBuf,
     /// Seconds of media in the clip.
     pub seconds: f64,
@@ -104,66 +130,28 @@ pub enum RecordError {
     },
 }
 
-/// Files of a recording: the final path, the temporary file it is assembled in, and the
-/// scratch file that holds sample data meanwhile.
-struct Files {
-    path: PathBuf,
-    tmp: PathBuf,
-    data: PathBuf,
-}
-
-impl Files {
-    fn new(path: PathBuf) -> Self {
-        let with = |suffix: &str| {
-            let mut name = path.file_name().unwrap_or_default().to_os_string();
-            name.push(suffix);
-            path.with_file_name(name)
-        };
-        Files {
-            tmp: with(".tmp"),
-            data: with(".data.tmp"),
-            path,
-        }
-    }
-
-    async fn remove_temporaries(&self) {
-        let _ = tokio::fs::remove_file(&self.tmp).await;
-        let _ = tokio::fs::remove_file(&self.data).await;
-    }
-}
-
-/// Starts a recording of `stream` into `path` (already resolved and allowed). Returns the
-/// seconds of lookback found in memory.
+/// Starts a recording of `stream` into `target`. Returns the seconds of lookback found in
+/// memory.
 pub(crate) async fn start(
     stream: &Arc<Stream>,
-    path: PathBuf,
+    target: Target,
     request: RecordRequest,
 ) -> Result<(Recording, f64), RecordError> {
-    if !(request.duration.is_finite() && request.duration > 0.0 && request.duration <= 86_400.0) {
-        return Err(RecordError::Invalid(format!(
-            "duration {} is outside (0, 86400] seconds",
-            request.duration
-        )));
-    }
-    if !(request.lookback.is_finite() && (0.0..=3600.0).contains(&request.lookback)) {
-        return Err(RecordError::Invalid(format!(
-            "lookback {} is outside [0, 3600] seconds",
-            request.lookback
-        )));
-    }
-    let files = Files::new(path);
-    let io = |e: std::io::Error| RecordError::Io {
-        path: files.path.clone(),
+    request.validate()?;
+    // Fail now, not after the clip was captured, if the directory is not writable. The scratch
+    // file is unlinked at once: it is read back through its descriptor and leaves nothing
+    // behind, whatever happens.
+    let (data, name) = target.create_temp(".data").map_err(|e| RecordError::Io {
+        path: target.path().to_path_buf(),
         message: e.to_string(),
-    };
-    // Fail now, not after the clip was captured, if the directory is not writable.
-    let data = tokio::fs::File::create(&files.data).await.map_err(io)?;
+    })?;
+    target.remove(&name);
 
     let (start, lookback) = start_position(&stream.media().ring(), request.lookback);
     let written_ms = Arc::new(AtomicU64::new(0));
     let (finish, finish_rx) = watch::channel(false);
     let info = ActiveRecording {
-        path: files.path.clone(),
+        path: target.path().to_path_buf(),
         duration: request.duration,
         lookback,
         seconds_written: 0.0,
@@ -177,8 +165,8 @@ pub(crate) async fn start(
     stream.add_output(OutputKind::Recorder, keepalive);
     tokio::spawn(run(
         Arc::clone(stream),
-        files,
-        data,
+        target,
+        tokio::fs::File::from_std(data),
         start,
         request,
         Arc::clone(&written_ms),
@@ -255,7 +243,7 @@ fn next_part(ring: &SegmentRing, pos: (u64, usize)) -> Option<Next> {
 #[allow(clippy::too_many_arguments)]
 async fn run(
     stream: Arc<Stream>,
-    files: Files,
+    target: Target,
     data: tokio::fs::File,
     start: (u64, usize),
     request: RecordRequest,
@@ -263,9 +251,10 @@ async fn run(
     mut finish: watch::Receiver<bool>,
 ) {
     let started = tokio::time::Instant::now();
-    let result = capture(
+    let requested = target.path().to_path_buf();
+    let captured = capture(
         &stream,
-        &files,
+        &target,
         data,
         start,
         request,
@@ -273,26 +262,40 @@ async fn run(
         &mut finish,
     )
     .await;
-    let result = match result {
-        Ok(clip) => assemble(&files, clip).await,
-        Err(e) => Err(e),
+    let (path, result) = match captured {
+        Ok((clip, data)) => {
+            let data = data.into_std().await;
+            // Blocking file work (copy, fsync, rename) off the runtime's threads.
+            let assembled = tokio::task::spawn_blocking(move || {
+                let mut target = target;
+                let result = assemble(&mut target, &clip, data);
+                // The target (and its claim on the file) is released here, before the result
+                // is published.
+                (target.path().to_path_buf(), result)
+            })
+            .await;
+            assembled.unwrap_or_else(|e| (requested, Err(format!("recording task failed: {e}"))))
+        }
+        Err(e) => {
+            // Release the claim on the file before the result is published.
+            drop(target);
+            (requested, Err(e))
+        }
     };
-    files.remove_temporaries().await;
     let result = match result {
         Ok((seconds, bytes)) => {
-            info!(stream = %stream.name(), path = %files.path.display(), seconds, bytes, took = ?started.elapsed(), "recording written");
+            info!(stream = %stream.name(), path = %path.display(), seconds, bytes, took = ?started.elapsed(), "recording written");
             RecordingResult {
-                path: files.path.clone(),
+                path,
                 seconds,
                 bytes,
                 error: None,
             }
         }
         Err(error) => {
-            let _ = tokio::fs::remove_file(&files.tmp).await;
-            warn!(stream = %stream.name(), path = %files.path.display(), "recording failed: {error}");
+            warn!(stream = %stream.name(), path = %path.display(), "recording failed: {error}");
             RecordingResult {
-                path: files.path.clone(),
+                path,
                 seconds: 0.0,
                 bytes: 0,
                 error: Some(error),
@@ -306,13 +309,13 @@ async fn run(
 /// after the trigger, a finish request, or a deadline when the source produces nothing.
 async fn capture(
     stream: &Stream,
-    files: &Files,
+    target: &Target,
     data: tokio::fs::File,
     start: (u64, usize),
     request: RecordRequest,
     written_ms: &AtomicU64,
     finish: &mut watch::Receiver<bool>,
-) -> Result<ClipWriter, String> {
+) -> Result<(ClipWriter, tokio::fs::File), String> {
     let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, data);
     let mut pos = start;
     let mut clip: Option<ClipWriter> = None;
@@ -323,7 +326,12 @@ async fn capture(
     };
     let mut live = 0.0;
     let deadline = tokio::time::Instant::now() + recorder_timeout(stream, request.duration);
-    let write_err = |e: std::io::Error| format!("cannot write {}: {e}", files.data.display());
+    let write_err = |e: std::io::Error| {
+        format!(
+            "cannot write the sample data of {}: {e}",
+            target.path().display()
+        )
+    };
     loop {
         if *finish.borrow() {
             break;
@@ -362,42 +370,51 @@ async fn capture(
     }
     out.flush().await.map_err(write_err)?;
     match clip {
-        Some(clip) if !clip.is_empty() => Ok(clip),
+        Some(clip) if !clip.is_empty() => Ok((clip, out.into_inner())),
         _ => Err("recording failed to capture anything: the stream produced no media".into()),
     }
 }
 
-/// Writes `PATH.tmp` = header + data, syncs it, and renames it to `PATH`.
-async fn assemble(files: &Files, clip: ClipWriter) -> Result<(f64, u64), String> {
-    let err = |what: &Path, e: std::io::Error| format!("cannot write {}: {e}", what.display());
+/// Writes header + data into a new temporary next to the clip, syncs it and renames it into
+/// place; the temporary is gone afterwards whatever happened. Returns (seconds, bytes).
+fn assemble(
+    target: &mut Target,
+    clip: &ClipWriter,
+    data: std::fs::File,
+) -> Result<(f64, u64), String> {
+    // Nothing is written into a directory that is no longer where it was.
+    target.check_in_place()?;
+    let (tmp, name) = target.create_temp("").map_err(|e| {
+        format!(
+            "cannot create a temporary file next to {}: {e}",
+            target.path().display()
+        )
+    })?;
+    let result = write_clip(target, clip, data, tmp, &name);
+    target.remove(&name);
+    result
+}
+
+fn write_clip(
+    target: &mut Target,
+    clip: &ClipWriter,
+    mut data: std::fs::File,
+    mut tmp: std::fs::File,
+    name: &str,
+) -> Result<(f64, u64), String> {
+    let err = |e: std::io::Error| format!("cannot write {}: {e}", target.path().display());
     let header = clip.header();
-    let mut tmp = tokio::fs::File::create(&files.tmp)
-        .await
-        .map_err(|e| err(&files.tmp, e))?;
-    tmp.write_all(&header)
-        .await
-        .map_err(|e| err(&files.tmp, e))?;
-    let mut data = tokio::fs::File::open(&files.data)
-        .await
-        .map_err(|e| err(&files.data, e))?;
-    let copied = tokio::io::copy(&mut data, &mut tmp)
-        .await
-        .map_err(|e| err(&files.tmp, e))?;
+    tmp.write_all(&header).map_err(err)?;
+    data.rewind().map_err(err)?;
+    let copied = std::io::copy(&mut data, &mut tmp).map_err(err)?;
     if copied != clip.data_len() {
         return Err(format!(
             "scratch data is {copied} bytes, expected {}",
             clip.data_len()
         ));
     }
-    tmp.sync_all().await.map_err(|e| err(&files.tmp, e))?;
+    tmp.sync_all().map_err(err)?;
     drop(tmp);
-    tokio::fs::rename(&files.tmp, &files.path)
-        .await
-        .map_err(|e| err(&files.path, e))?;
-    if let Some(dir) = files.path.parent()
-        && let Ok(d) = tokio::fs::File::open(dir).await
-    {
-        let _ = d.sync_all().await;
-    }
+    target.commit(name)?;
     Ok((clip.duration_secs(), header.len() as u64 + copied))
 }
