@@ -79,6 +79,22 @@ pub struct ServerConfig {
     pub api_token: Option<String>,
     /// Directories recordings may be written into.
     pub record_dirs: Vec<PathBuf>,
+    /// Host names (besides IP addresses and `localhost`) a browser may use to reach the server;
+    /// `"*"` allows any. Protects against DNS rebinding; see [`crate::server::site`].
+    pub allowed_hosts: Vec<String>,
+    /// Origins (`scheme://host[:port]`) of other web apps allowed to send state-changing API
+    /// requests, besides the server's own pages.
+    pub allowed_origins: Vec<String>,
+    /// Seconds a client has to send a request's head, counted from when the connection opens
+    /// or the previous response ends (so also how long an idle keep-alive connection stays).
+    pub header_timeout: f64,
+    /// Seconds a request body may go without data, or a response may wait for the client to
+    /// take any of it, before the connection is closed. Waiting for media (blocking playlist
+    /// reloads) does not count: then nothing is waiting on the client.
+    pub body_timeout: f64,
+    /// Connections served at once; more wait in the listen queue. Lowered at start to stay
+    /// under the open-file limit, keeping descriptors for cameras and files.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -87,7 +103,44 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8640)),
             api_token: None,
             record_dirs: vec![PathBuf::from("./recordings")],
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            header_timeout: 30.0,
+            body_timeout: 60.0,
+            max_connections: 1024,
         }
+    }
+}
+
+impl ServerConfig {
+    /// Checks the values; the error names the key.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        for (key, v) in [
+            ("header_timeout", self.header_timeout),
+            ("body_timeout", self.body_timeout),
+        ] {
+            if !(v.is_finite() && (0.1..=3600.0).contains(&v)) {
+                return Err((
+                    format!("server.{key}"),
+                    format!("{v} is outside 0.1..=3600 seconds"),
+                ));
+            }
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return Err((
+                "server.max_connections".into(),
+                format!("{} is outside 1..=1000000", self.max_connections),
+            ));
+        }
+        for host in &self.allowed_hosts {
+            crate::server::site::check_allowed_host(host)
+                .map_err(|m| ("server.allowed_hosts".to_string(), m))?;
+        }
+        for origin in &self.allowed_origins {
+            crate::server::site::parse_allowed_origin(origin)
+                .map_err(|m| ("server.allowed_origins".to_string(), m))?;
+        }
+        Ok(())
     }
 }
 
@@ -283,6 +336,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), (String, String)> {
+        self.server.validate()?;
         self.hls.validate()?;
         for (name, stream) in &self.streams {
             validate_name(name).map_err(|m| (format!("streams.{name}"), m))?;
@@ -517,6 +571,41 @@ mod tests {
     fn config_files_are_bounded() {
         let e = Config::load(Path::new("/dev/zero")).unwrap_err().to_string();
         assert!(e.contains("not a regular file"), "{e}");
+    }
+
+    #[test]
+    fn server_values_name_the_key_and_line() {
+        assert_eq!(
+            error("server:\n  listen: \"127.0.0.1:0\"\n  header_timeout: 0\n"),
+            "sluice.yaml: server.header_timeout: 0 is outside 0.1..=3600 seconds at line 3"
+        );
+        assert_eq!(
+            error("server: { body_timeout: .nan }\n"),
+            "sluice.yaml: server.body_timeout: NaN is outside 0.1..=3600 seconds at line 1"
+        );
+        assert_eq!(
+            error("server:\n  max_connections: 0\n"),
+            "sluice.yaml: server.max_connections: 0 is outside 1..=1000000 at line 2"
+        );
+        assert_eq!(
+            error("server:\n  allowed_hosts: [\"nvr.lan:8640\"]\n"),
+            "sluice.yaml: server.allowed_hosts: \"nvr.lan:8640\" is not a host name: write the \
+             name alone (\"nvr.example.com\", no scheme or port), or \"*\" to allow any at line 2"
+        );
+        assert_eq!(
+            error("server:\n  allowed_origins:\n    - ha.example.com\n"),
+            "sluice.yaml: server.allowed_origins: \"ha.example.com\" is not an origin: write \
+             scheme://host[:port] as the browser shows it, e.g. \"https://ha.example.com:8123\" \
+             at line 2"
+        );
+        let c = Config::parse(
+            "server:\n  allowed_hosts: [nvr.lan, \"*\"]\n  allowed_origins: [\"https://ha.lan:8123\"]\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(c.server.allowed_hosts, ["nvr.lan", "*"]);
+        assert_eq!(c.server.header_timeout, 30.0);
+        assert_eq!(c.server.max_connections, 1024);
     }
 
     #[test]

@@ -248,6 +248,7 @@ async fn serve(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> anyh
         hub.add_stream(name, stream.clone())
             .with_context(|| format!("stream {name:?}"))?;
     }
+    sluice::server::connections::raise_open_file_limit();
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -260,13 +261,7 @@ async fn serve(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> anyh
     if config_path.is_none() {
         println!("Demo stream API: http://{addr}/api/streams");
     }
-    sluice::server::serve(
-        listener,
-        hub,
-        config.server.api_token.clone(),
-        shutdown_signal(),
-    )
-    .await?;
+    sluice::server::serve(listener, hub, &config.server, shutdown_signal()).await?;
     info!("shut down cleanly");
     Ok(())
 }

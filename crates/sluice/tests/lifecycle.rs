@@ -8,11 +8,6 @@ use std::process::Command;
 
 use common::*;
 
-fn serve_yaml(dir: &std::path::Path, yaml: &str) -> Server {
-    let config = write_config(dir, yaml);
-    Server::start(&["--config", config.to_str().unwrap()])
-}
-
 /// Fetches the playlist and one complete segment (which is what keeps an output alive).
 fn watch_a_bit(base: &str) {
     wait_for_segments(base, 1);
@@ -256,6 +251,11 @@ fn api_token_is_required_when_configured() {
     assert_eq!(post(&server.url("/api/streams/demo/hls"), None).status, 401);
     let ok = get_with(&url, Some("Bearer s3cret-token"));
     assert_eq!(ok.status, 200);
+    // The scheme is case-insensitive (RFC 9110, 11.1).
+    for scheme in ["bearer", "BEARER"] {
+        let ok = get_with(&url, Some(&format!("{scheme} s3cret-token")));
+        assert_eq!(ok.status, 200, "{scheme}: {}", ok.text());
+    }
     // HLS URLs stay capability URLs: no bearer needed.
     let r = post_with(
         &server.url("/api/streams/demo/hls"),

@@ -1,11 +1,13 @@
 //! The REST API under `/api/streams`: JSON in, JSON out, errors as `{"error": "..."}`.
 //!
 //! When `server.api_token` is set, every call needs `Authorization: Bearer <token>`; HLS URLs
-//! stay capability URLs (the token in their path) and are not affected.
+//! stay capability URLs (the token in their path) and are not affected. Request bodies are JSON
+//! and must say so (`Content-Type: application/json`, see [`JsonBody`]); which web pages may
+//! call the API is [`crate::server::site`]'s business.
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -44,9 +46,9 @@ async fn require_bearer(token: Arc<String>, req: Request, next: Next) -> Respons
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(bearer_credentials);
     match presented {
-        Some(p) if tokens_equal(p.trim(), &token) => next.run(req).await,
+        Some(p) if tokens_equal(p, &token) => next.run(req).await,
         Some(_) => ApiError(StatusCode::UNAUTHORIZED, "invalid API token".into()).into_response(),
         None => ApiError(
             StatusCode::UNAUTHORIZED,
@@ -56,8 +58,24 @@ async fn require_bearer(token: Arc<String>, req: Request, next: Next) -> Respons
     }
 }
 
+/// The credentials of an `Authorization: Bearer <token>` value. The scheme is
+/// case-insensitive (RFC 9110, 11.1), so `bearer` and `BEARER` work too.
+fn bearer_credentials(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.trim().split_once([' ', '\t'])?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credentials.trim())
+}
+
 /// An API error: a status and a message.
 pub struct ApiError(StatusCode, String);
+
+impl ApiError {
+    /// An error with this status and message (the message is the `error` field).
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError(status, message.into())
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -181,20 +199,56 @@ pub struct CreateStream {
     options: StreamOptions,
 }
 
-fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError(
-            StatusCode::BAD_REQUEST,
-            format!("invalid request body: {e}"),
-        )
-    })
+/// A JSON request body. `Content-Type: application/json` is required (415 otherwise): a web
+/// page on another site can send a `text/plain` or form POST without asking the server first,
+/// but a JSON one only after a CORS preflight, which the API never grants. Every handler that
+/// takes a body takes it through this extractor.
+pub struct JsonBody<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let is_json = content_type.as_deref().is_some_and(|t| {
+            t.split(';')
+                .next()
+                .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+        });
+        if !is_json {
+            let found = match content_type {
+                Some(t) => format!("Content-Type {t:?} is not supported"),
+                None => "the request has no Content-Type".into(),
+            };
+            return Err(ApiError(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("{found}: send the body as JSON with Content-Type: application/json"),
+            ));
+        }
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                ApiError(
+                    e.status(),
+                    format!("cannot read the request body: {}", e.body_text()),
+                )
+            })?;
+        serde_json::from_slice(&body).map(JsonBody).map_err(|e| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("invalid request body: {e}"),
+            )
+        })
+    }
 }
 
 async fn create(
     State(hub): State<Arc<Hub>>,
-    body: axum::body::Bytes,
+    JsonBody(req): JsonBody<CreateStream>,
 ) -> Result<(StatusCode, Json<StreamInfo>), ApiError> {
-    let req: CreateStream = json_body(&body)?;
     let mut config = StreamConfig::new(req.source);
     req.options.apply(&mut config);
     let stream = hub.add_stream(&req.name, config)?;
@@ -219,10 +273,9 @@ pub struct UpdateStream {
 async fn update(
     State(hub): State<Arc<Hub>>,
     Path(name): Path<String>,
-    body: axum::body::Bytes,
+    JsonBody(req): JsonBody<UpdateStream>,
 ) -> Result<Json<StreamInfo>, ApiError> {
     let stream = hub.get(&name).ok_or_else(|| not_found(&name))?;
-    let req: UpdateStream = json_body(&body)?;
     stream.update_source(&req.source)?;
     Ok(Json(info(&stream)))
 }
@@ -276,10 +329,9 @@ impl From<RecordError> for ApiError {
 async fn record(
     State(hub): State<Arc<Hub>>,
     Path(name): Path<String>,
-    body: axum::body::Bytes,
+    JsonBody(req): JsonBody<RecordBody>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let stream = hub.get(&name).ok_or_else(|| not_found(&name))?;
-    let req: RecordBody = json_body(&body)?;
     let request = RecordRequest {
         duration: req.duration,
         lookback: req.lookback,
@@ -299,4 +351,25 @@ async fn record(
             "lookback": lookback,
         })),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in [
+            "Bearer t0k",
+            "bearer t0k",
+            "BEARER t0k",
+            "Bearer   t0k ",
+            "bearer\tt0k",
+        ] {
+            assert_eq!(bearer_credentials(value), Some("t0k"), "{value:?}");
+        }
+        for value in ["Basic dTpw", "Bearert0k", "t0k", ""] {
+            assert_eq!(bearer_credentials(value), None, "{value:?}");
+        }
+    }
 }

@@ -32,7 +32,23 @@ impl Server {
 
     /// [`Server::start`] with a `RUST_LOG` filter.
     pub fn start_logging(args: &[&str], filter: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        Server::spawn(Command::new(env!("CARGO_BIN_EXE_sluice")), args, filter)
+    }
+
+    /// Like [`Server::start`], with the open-file limits (soft and hard) set by the shell that
+    /// starts it.
+    pub fn start_with_open_file_limits(soft: u32, hard: u32, args: &[&str]) -> Server {
+        let mut command = Command::new("sh");
+        command.args([
+            "-c",
+            &format!("ulimit -Sn {soft} && ulimit -Hn {hard} && exec \"$0\" \"$@\""),
+            env!("CARGO_BIN_EXE_sluice"),
+        ]);
+        Server::spawn(command, args, "info")
+    }
+
+    fn spawn(mut command: Command, args: &[&str], filter: &str) -> Server {
+        let mut child = command
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
@@ -89,6 +105,29 @@ impl Server {
     /// The full URL of a path.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> &str {
+        self.base.strip_prefix("http://").expect("http URL")
+    }
+
+    /// Waits (bounded by [`PATIENCE`]) for a log line containing `text` and returns it.
+    pub fn wait_for_log(&self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no log line with {text:?}"),
+            }
+        }
     }
 
     /// Sends SIGTERM and waits for the exit status.
@@ -422,6 +461,12 @@ pub fn write_config(dir: &Path, yaml: &str) -> std::path::PathBuf {
     path
 }
 
+/// Starts `sluice serve` with a config file of this YAML, written into `dir`.
+pub fn serve_yaml(dir: &Path, yaml: &str) -> Server {
+    let config = write_config(dir, yaml);
+    Server::start(&["--config", config.to_str().expect("UTF-8 path")])
+}
+
 /// `GET /api/streams/{name}` as JSON.
 pub fn stream_info(server: &Server, name: &str) -> serde_json::Value {
     let r = get(&server.url(&format!("/api/streams/{name}")));
@@ -535,4 +580,89 @@ pub fn patch(url: &str, json: &str) -> Fetched {
 /// DELETE a URL.
 pub fn delete(url: &str) -> Fetched {
     read(agent().delete(url).call().expect("DELETE"))
+}
+
+/// Sends one HTTP/1.1 request with exactly these headers (no Host unless given) on a new
+/// connection, with `Content-Length` and `Connection: close` added, and reads the response.
+pub fn raw_request(
+    server: &Server,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Fetched {
+    use std::io::{Read, Write};
+    let mut request = format!("{method} {path} HTTP/1.1\r\n");
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    let mut stream = std::net::TcpStream::connect(server.addr()).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    stream.write_all(request.as_bytes()).expect("send request");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("read response");
+    parse_response(&response)
+}
+
+/// Parses one complete HTTP/1.1 response (with a `Content-Length` or chunked body).
+pub fn parse_response(response: &[u8]) -> Fetched {
+    let end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response head");
+    let head = String::from_utf8_lossy(&response[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let mut rest = &response[end + 4..];
+    let body = if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        let mut body = Vec::new();
+        loop {
+            let line_end = rest
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .expect("chunk size line");
+            let size = usize::from_str_radix(
+                String::from_utf8_lossy(&rest[..line_end])
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim(),
+                16,
+            )
+            .expect("chunk size");
+            rest = &rest[line_end + 2..];
+            if size == 0 {
+                break body;
+            }
+            body.extend_from_slice(&rest[..size]);
+            rest = &rest[size + 2..];
+        }
+    } else {
+        let length = header("content-length").map_or(rest.len(), |v| v.parse().expect("length"));
+        rest[..length].to_vec()
+    };
+    Fetched {
+        status,
+        content_type: header("content-type").unwrap_or_default(),
+        headers,
+        body,
+    }
 }
