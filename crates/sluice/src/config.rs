@@ -294,15 +294,16 @@ impl Config {
             path: path.to_owned(),
             error,
         };
-        let data = crate::read_bounded::read_regular_file(path, MAX_CONFIG_BYTES).map_err(
-            |e| match e {
-                crate::read_bounded::ReadError::Io(e) => read_error(e),
-                other => read_error(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    other.to_string(),
-                )),
-            },
-        )?;
+        let data =
+            crate::read_bounded::read_regular_file(path, MAX_CONFIG_BYTES).map_err(
+                |e| match e {
+                    crate::read_bounded::ReadError::Io(e) => read_error(e),
+                    other => read_error(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        other.to_string(),
+                    )),
+                },
+            )?;
         let text = String::from_utf8(data).map_err(|_| {
             read_error(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
@@ -569,7 +570,9 @@ mod tests {
 
     #[test]
     fn config_files_are_bounded() {
-        let e = Config::load(Path::new("/dev/zero")).unwrap_err().to_string();
+        let e = Config::load(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not a regular file"), "{e}");
     }
 

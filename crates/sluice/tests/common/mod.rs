@@ -107,11 +107,6 @@ impl Server {
         format!("{}{}", self.base, path)
     }
 
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// `127.0.0.1:PORT`.
     pub fn addr(&self) -> &str {
         self.base.strip_prefix("http://").expect("http URL")
