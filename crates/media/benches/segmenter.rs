@@ -70,6 +70,7 @@ fn bench(c: &mut Criterion) {
             part_target_secs: 0.3,
         },
         max_gap_secs: 10.0,
+        timeline_origin_secs: 0.0,
     };
     let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
     let mut group = c.benchmark_group("segmenter");

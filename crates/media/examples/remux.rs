@@ -30,6 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut pipeline = Pipeline::new(PipelineConfig {
         segmenter,
         max_gap_secs: 10.0,
+        timeline_origin_secs: 0.0,
     });
     pipeline.start_run(&file.tracks)?;
     let mut ring = SegmentRing::new(usize::MAX / 2);

@@ -19,7 +19,19 @@ pub struct PipelineConfig {
     /// A DTS change larger than this (seconds, either direction) is a jump that is rebased and
     /// marked as a discontinuity.
     pub max_gap_secs: f64,
+    /// Where the output timeline starts (seconds): the first run's first frame gets this
+    /// decode time. Sluice uses [`TIMELINE_ORIGIN_SECS`]; tests use 0 to pin exact values.
+    pub timeline_origin_secs: f64,
 }
+
+/// The output timeline of a stream starts here rather than at zero. Shaka Player (5.2, HLS in
+/// its default "segments" mode) computes a timestamp offset per appended part and, while that
+/// offset stays within a few hundredths of a second of zero (media time equal to playlist time,
+/// as on a young stream that starts at 0), aborts the SourceBuffer before the first
+/// non-independent part of every segment; MSE then drops video until the next keyframe and
+/// Shaka jumps the hole, so it shows one frame in five. Any origin of a second or more avoids
+/// it; ten seconds leaves room for the audio/video start skew of a first GOP.
+pub const TIMELINE_ORIGIN_SECS: f64 = 10.0;
 
 /// See the module documentation.
 #[derive(Debug)]
@@ -32,7 +44,7 @@ impl Pipeline {
     /// A pipeline with no run started.
     pub fn new(cfg: PipelineConfig) -> Self {
         Pipeline {
-            guard: TimestampGuard::new(&[], cfg.max_gap_secs),
+            guard: TimestampGuard::new(&[], cfg.max_gap_secs, cfg.timeline_origin_secs),
             segmenter: Segmenter::new(cfg.segmenter),
         }
     }

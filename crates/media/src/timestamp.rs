@@ -79,14 +79,18 @@ pub struct TimestampGuard {
     missing_in_row: u32,
     anchor: Option<Anchor>,
     generation: u64,
+    /// Where the output timeline starts, in seconds.
+    origin_secs: f64,
 }
 
 impl TimestampGuard {
     /// A guard for tracks with the given `(timescale, is_video)` that treats a DTS change of more
-    /// than `max_gap_secs` seconds (either direction) as a jump.
-    pub fn new(tracks: &[(u32, bool)], max_gap_secs: f64) -> Self {
+    /// than `max_gap_secs` seconds (either direction) as a jump; the output timeline starts at
+    /// `origin_secs`.
+    pub fn new(tracks: &[(u32, bool)], max_gap_secs: f64, origin_secs: f64) -> Self {
         let mut guard = TimestampGuard {
             max_gap_secs,
+            origin_secs: origin_secs.max(0.0),
             tracks: Vec::new(),
             missing_in_row: 0,
             anchor: None,
@@ -106,7 +110,7 @@ impl TimestampGuard {
                 t.last_out
                     .map(|o| (o + t.last_duration) as f64 / f64::from(t.timescale))
             })
-            .fold(0.0f64, f64::max);
+            .fold(self.origin_secs, f64::max);
         let old = std::mem::take(&mut self.tracks);
         self.tracks = tracks
             .iter()

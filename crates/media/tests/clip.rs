@@ -23,6 +23,7 @@ fn parts(runs: usize) -> Vec<(std::sync::Arc<InitSegment>, Part)> {
             part_target_secs: 0.25,
         },
         max_gap_secs: 10.0,
+        timeline_origin_secs: 0.0,
     });
     let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
     let mut events = Vec::new();

@@ -56,6 +56,7 @@ fn pipeline() -> Pipeline {
             part_target_secs: 1.0,
         },
         max_gap_secs: 30.0,
+        timeline_origin_secs: 0.0,
     })
 }
 

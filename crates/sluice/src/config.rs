@@ -159,6 +159,12 @@ pub struct HlsConfig {
     pub segments: usize,
     /// Seconds without a segment or part request after which an HLS output is idle.
     pub idle_timeout: f64,
+    /// Complete segments a cold stream must have before its first playlist is answered. Two
+    /// is what every mainstream player needs: Chromium's native HLS refuses a live playlist
+    /// with one segment (`DEMUXER_ERROR_COULD_NOT_PARSE`), and GStreamer's `hlsdemux2` (1.22)
+    /// cannot match its second playlist against a first one that holds a single segment and
+    /// stalls for good. One starts hls.js, Safari, Shaka, ffmpeg and VLC a GOP sooner.
+    pub startup_segments: usize,
     /// A timestamp jump larger than this many seconds is rebased and marked as a discontinuity.
     pub max_timestamp_gap: f64,
     /// After a failed run, the restart delay grows by this many seconds per consecutive failure.
@@ -175,6 +181,7 @@ impl Default for HlsConfig {
             part_duration: 0.25,
             segments: 7,
             idle_timeout: 300.0,
+            startup_segments: 2,
             max_timestamp_gap: 10.0,
             restart_increment: 10.0,
             restart_reset: 300.0,
@@ -375,6 +382,15 @@ impl HlsConfig {
                 ),
             ));
         }
+        if !(1..=self.segments).contains(&self.startup_segments) {
+            return Err((
+                "hls.startup_segments".into(),
+                format!(
+                    "{} is outside 1..=hls.segments ({})",
+                    self.startup_segments, self.segments
+                ),
+            ));
+        }
         if !(2..=100).contains(&self.segments) {
             return Err((
                 "hls.segments".into(),
@@ -502,7 +518,7 @@ mod tests {
             error("hls:\n  ll_hls: true\n  part_duraton: 0.3\n"),
             "sluice.yaml: hls: unknown field `part_duraton`, expected one of `ll_hls`, \
              `segment_duration`, `part_duration`, `segments`, `idle_timeout`, \
-             `max_timestamp_gap`, `restart_increment`, `restart_reset` at line 3 column 3"
+             `startup_segments`, `max_timestamp_gap`, `restart_increment`, `restart_reset` at line 3 column 3"
         );
         assert_eq!(
             error("streams:\n  cam: { source: \"builtin:demo\", prelod: true }\n"),

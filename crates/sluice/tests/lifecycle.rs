@@ -141,7 +141,7 @@ fn update_source_switches_cameras() {
         ),
     );
     let base = hls_base(&server, "cam");
-    wait_for_segments(&base, 1);
+    let before = parse_playlist(&wait_for_segments(&base, 1)).segments.len();
     assert!(
         stream_info(&server, "cam")["codecs"]
             .as_str()
@@ -158,8 +158,9 @@ fn update_source_switches_cameras() {
         i["codecs"].as_str().is_some_and(|c| c.starts_with("hvc1."))
     });
     assert_eq!(info["source"], h265.url.as_str());
-    // The new camera's first segment follows a discontinuity.
-    let live = wait_for_segments(&base, 3);
+    // The new camera's first segment follows a discontinuity (the old camera's last segment
+    // ends at the switch, so two more complete segments include the new camera's first).
+    let live = wait_for_segments(&base, before + 2);
     assert!(live.contains("#EXT-X-DISCONTINUITY\n"), "{live}");
     // A bad URL is refused and changes nothing.
     let r = patch(
@@ -269,7 +270,10 @@ fn api_token_is_required_when_configured() {
 fn metrics_report_streams_and_requests() {
     let server = Server::start(&[]);
     let base = hls_base(&server, "demo");
-    wait_for_segments(&base, 2);
+    // Three answers with status 200: the HLS URL, the playlist and a segment.
+    let live = parse_playlist(&wait_for_segments(&base, 2));
+    let first = live.segments[0].0;
+    assert_eq!(get(&format!("{base}segment/{first}.m4s")).status, 200);
     let m = get(&server.url("/metrics"));
     assert_eq!(m.status, 200);
     let text = m.text();
@@ -305,8 +309,8 @@ fn bad_config_files_fail_with_the_exact_message() {
         (
             "hls:\n  part_duraton: 0.3\n",
             "hls: unknown field `part_duraton`, expected one of `ll_hls`, `segment_duration`, \
-             `part_duration`, `segments`, `idle_timeout`, `max_timestamp_gap`, \
-             `restart_increment`, `restart_reset` at line 2 column 3",
+             `part_duration`, `segments`, `idle_timeout`, `startup_segments`, \
+             `max_timestamp_gap`, `restart_increment`, `restart_reset` at line 2 column 3",
         ),
         (
             "streams:\n  cam:\n    source: \"rtsp://admin:hunter2@cam.local/s1\"\n    transport: quic\n",

@@ -36,8 +36,8 @@ const INIT_TYPE: &str = "video/mp4";
 const SEGMENT_TYPE: &str = "video/iso.segment";
 /// Media never changes once published: caches (a CDN) may keep it.
 const IMMUTABLE: &str = "public, max-age=3600, immutable";
-/// How long a playlist request on a cold stream waits for the first part.
-const STARTUP_WAIT: Duration = Duration::from_secs(20);
+/// How long a playlist request on a cold stream waits for the startup segments.
+const STARTUP_WAIT: Duration = crate::hub::STARTUP_GRACE;
 
 /// The HLS routes; mount under `/api/hls`.
 pub fn routes() -> Router<Arc<Hub>> {
@@ -57,8 +57,10 @@ fn stream_for(hub: &Hub, token: &str) -> Option<Arc<Stream>> {
     Some(stream)
 }
 
-fn has_content(ring: &SegmentRing) -> Option<()> {
-    ring.live_edge().map(|_| ())
+/// Whether a cold stream has enough to start every mainstream player: `startup_segments`
+/// complete segments (see [`crate::config::HlsConfig::startup_segments`] for who needs what).
+fn ready_to_start(ring: &SegmentRing, startup_segments: usize) -> bool {
+    ring.segments().iter().filter(|s| s.is_complete()).count() >= startup_segments
 }
 
 fn status(code: StatusCode) -> Response {
@@ -87,24 +89,21 @@ fn playlist_response(text: String, cache: &'static str) -> Response {
         .into_response()
 }
 
-/// The multivariant playlist waits for the first complete segment (one GOP on a cold stream,
-/// not the reference's two segments): hls.js and native players cannot start on a media
-/// playlist that has parts but no whole segment yet (hls.js reports `levelEmptyError`), and a
-/// whole segment also gives `BANDWIDTH` a real measurement. Should no segment complete in
-/// time (a camera with a very long GOP), whatever exists is described.
+/// The multivariant playlist waits until the stream can start every mainstream player
+/// (`hls.startup_segments` complete segments; two by default, see the config docs). Should
+/// that not happen in time (a camera with a very long GOP), whatever exists is described.
 async fn master(State(hub): State<Arc<Hub>>, Path(token): Path<String>) -> Response {
     let Some(stream) = stream_for(&hub, &token) else {
         return status(StatusCode::NOT_FOUND);
     };
     let media = stream.media();
-    let complete = |ring: &SegmentRing| {
-        ring.segments()
-            .iter()
-            .any(|s| s.is_complete())
+    let startup = stream.settings().config.startup_segments;
+    let ready = |ring: &SegmentRing| {
+        ready_to_start(ring, startup)
             .then(|| master_playlist(ring))
             .flatten()
     };
-    if let Some(text) = media.wait_for(STARTUP_WAIT, complete).await {
+    if let Some(text) = media.wait_for(STARTUP_WAIT, ready).await {
         return playlist_response(text, "no-cache");
     }
     match master_playlist(&media.ring()) {
@@ -157,7 +156,14 @@ async fn playlist(
     };
     let cfg = stream.settings().playlist();
     let media = stream.media();
-    if media.wait_for(STARTUP_WAIT, has_content).await.is_none() {
+    // A first (non-blocking) load of a cold stream waits like the multivariant playlist, for
+    // clients that are given the media playlist directly; then whatever exists is served.
+    let startup = stream.settings().config.startup_segments;
+    let started = |ring: &SegmentRing| {
+        (ready_to_start(ring, startup) || (query.msn.is_some() && ring.live_edge().is_some()))
+            .then_some(())
+    };
+    if media.wait_for(STARTUP_WAIT, started).await.is_none() && media.ring().live_edge().is_none() {
         return not_ready();
     }
     // Plain HLS playlists may be cached for half a segment; LL-HLS ones change every part.

@@ -62,6 +62,7 @@ impl HlsSettings {
                 part_target_secs: self.config.part_duration,
             },
             max_gap_secs: self.config.max_timestamp_gap,
+            timeline_origin_secs: sluice_media::pipeline::TIMELINE_ORIGIN_SECS,
         }
     }
 
@@ -179,6 +180,8 @@ pub struct Stream {
     /// Wakes the idle watcher when outputs change.
     lifecycle: Notify,
     has_media: AtomicBool,
+    /// When the first media of the stream's life arrived.
+    first_media: Mutex<Option<Instant>>,
     status: Mutex<Status>,
     /// The pipeline outlives workers so the output timeline continues across them; a worker
     /// holds it for its whole life, which also keeps two workers from overlapping.
@@ -204,6 +207,10 @@ enum RecorderSlot {
     Starting(std::path::PathBuf),
     Active(Recording),
 }
+
+/// How long after the first media idle countdowns start even if the stream never gets enough
+/// segments to start players (the HLS handlers stop holding the first playlist back then too).
+pub const STARTUP_GRACE: Duration = Duration::from_secs(20);
 
 /// Finished recordings kept for the API.
 const RECENT_RECORDINGS: usize = 10;
@@ -429,6 +436,7 @@ impl Stream {
     pub async fn stop(&self) {
         *lock(&self.outputs) = Outputs::default();
         self.has_media.store(false, Ordering::Relaxed);
+        *lock(&self.first_media) = None;
         *lock(&self.token) = None;
         let worker = lock(&self.worker).take();
         if let Some(w) = worker {
@@ -449,10 +457,27 @@ impl Stream {
         Ok(())
     }
 
-    /// Called by the worker when media is applied: idle countdowns start with the first media.
+    /// Called by the worker when media is applied. Idle countdowns start once the stream can
+    /// be played: when it holds `hls.startup_segments` complete segments (the first playlist is
+    /// held back until then, so a viewer cannot fetch media before), or when the first media is
+    /// [`STARTUP_GRACE`] old (a camera whose GOP is too long to ever get there).
     fn media_arrived(&self) {
-        if !self.has_media.swap(true, Ordering::Relaxed) {
-            lock(&self.outputs).media_arrived(Instant::now());
+        if self.has_media.load(Ordering::Relaxed) {
+            return;
+        }
+        let now = Instant::now();
+        let first = *lock(&self.first_media).get_or_insert(now);
+        let complete = self
+            .media
+            .ring()
+            .segments()
+            .iter()
+            .filter(|s| s.is_complete())
+            .count();
+        let playable = complete >= self.settings.config.startup_segments
+            || now.duration_since(first) >= STARTUP_GRACE;
+        if playable && !self.has_media.swap(true, Ordering::Relaxed) {
+            lock(&self.outputs).media_arrived(now);
             self.lifecycle.notify_one();
         }
     }
@@ -587,6 +612,7 @@ impl Hub {
             outputs: Mutex::new(Outputs::default()),
             lifecycle: Notify::new(),
             has_media: AtomicBool::new(false),
+            first_media: Mutex::new(None),
             status: Mutex::new(Status {
                 state: StreamState::Idle,
                 available: true,
