@@ -159,11 +159,13 @@ pub struct HlsConfig {
     pub segments: usize,
     /// Seconds without a segment or part request after which an HLS output is idle.
     pub idle_timeout: f64,
-    /// Complete segments a cold stream must have before its first playlist is answered. Two
-    /// is what every mainstream player needs: Chromium's native HLS refuses a live playlist
-    /// with one segment (`DEMUXER_ERROR_COULD_NOT_PARSE`), and GStreamer's `hlsdemux2` (1.22)
-    /// cannot match its second playlist against a first one that holds a single segment and
-    /// stalls for good. One starts hls.js, Safari, Shaka, ffmpeg and VLC a GOP sooner.
+    /// Complete segments (plus the first part of the next) a cold stream must have before its
+    /// first playlist is answered. Three is what every mainstream player needs: Chromium's
+    /// native HLS (156) fails a first live playlist with fewer (`DEMUXER_ERROR_COULD_NOT_PARSE`,
+    /// measured on cold streams: 2 fails every time, 3 plays), and GStreamer's `hlsdemux2`
+    /// (1.22) cannot match its second playlist against a first one that holds a single
+    /// segment and stalls for good. hls.js, Safari, Shaka, ffmpeg and VLC start on one: set 1
+    /// for the fastest start when only those are used (two GOPs sooner).
     pub startup_segments: usize,
     /// A timestamp jump larger than this many seconds is rebased and marked as a discontinuity.
     pub max_timestamp_gap: f64,
@@ -181,7 +183,7 @@ impl Default for HlsConfig {
             part_duration: 0.25,
             segments: 7,
             idle_timeout: 300.0,
-            startup_segments: 2,
+            startup_segments: 3,
             max_timestamp_gap: 10.0,
             restart_increment: 10.0,
             restart_reset: 300.0,

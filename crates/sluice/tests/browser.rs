@@ -123,7 +123,7 @@ fn a_cold_rtsp_camera_plays_with_hlsjs() {
 }
 
 /// Chromium's native HLS on a cold stream, opened by its first viewer: the first playlist
-/// waits for `hls.startup_segments` (two) complete segments, which native HLS needs.
+/// waits for `hls.startup_segments` (three) complete segments, which native HLS needs.
 #[test]
 fn a_cold_demo_plays_with_native_hls() {
     let dir = tempfile::tempdir().unwrap();

@@ -58,9 +58,16 @@ fn stream_for(hub: &Hub, token: &str) -> Option<Arc<Stream>> {
 }
 
 /// Whether a cold stream has enough to start every mainstream player: `startup_segments`
-/// complete segments (see [`crate::config::HlsConfig::startup_segments`] for who needs what).
+/// complete segments and the first part of the next (see
+/// [`crate::config::HlsConfig::startup_segments`] for who needs what).
 fn ready_to_start(ring: &SegmentRing, startup_segments: usize) -> bool {
-    ring.segments().iter().filter(|s| s.is_complete()).count() >= startup_segments
+    let complete = ring.segments().iter().filter(|s| s.is_complete()).count();
+    complete > startup_segments
+        || (complete == startup_segments
+            && ring
+                .segments()
+                .back()
+                .is_some_and(|s| !s.is_complete() && !s.parts.is_empty()))
 }
 
 fn status(code: StatusCode) -> Response {
@@ -90,7 +97,7 @@ fn playlist_response(text: String, cache: &'static str) -> Response {
 }
 
 /// The multivariant playlist waits until the stream can start every mainstream player
-/// (`hls.startup_segments` complete segments; two by default, see the config docs). Should
+/// (`hls.startup_segments` complete segments; three by default, see the config docs). Should
 /// that not happen in time (a camera with a very long GOP), whatever exists is described.
 async fn master(State(hub): State<Arc<Hub>>, Path(token): Path<String>) -> Response {
     let Some(stream) = stream_for(&hub, &token) else {
