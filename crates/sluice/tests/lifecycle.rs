@@ -99,33 +99,84 @@ fn camera_restart_is_retried_on_schedule_and_resumes_with_a_discontinuity() {
     wait_for_state(&server, "cam", |i| {
         i["state"] == "running" && i["available"] == true
     });
-    let (live, _) = decode_window_after(&base, before.segments.last().unwrap().0);
+    let last_before = before.segments.last().unwrap().0;
+    let live = decode_across(&base, last_before);
     let after = parse_playlist(&live);
     assert!(after.discontinuities >= 1, "{live}");
+    // Sequence numbers continue across the restart: no reset, no gap.
+    let numbers: Vec<u64> = after.segments.iter().map(|s| s.0).collect();
     assert!(
-        after.media_sequence >= before.media_sequence,
-        "media sequence numbers continue: {live}"
+        numbers.windows(2).all(|w| w[1] == w[0] + 1) && numbers[0] == last_before,
+        "media sequence numbers continue from {last_before}: {live}"
     );
     drop(camera);
 }
 
-/// Waits until the window holds segments after `last_before` from the new run (at least 3
-/// after the discontinuity), then decodes the whole window across the discontinuity.
-fn decode_window_after(base: &str, last_before: u64) -> (String, Probe) {
+/// Waits until the window holds the last segment of the old run and at least 3 of the new
+/// one, then has ffprobe decode exactly those (from `last_before` on) across the
+/// discontinuity. Older segments are left out: they may slide out of the window while a
+/// loaded machine starts ffprobe.
+fn decode_across(base: &str, last_before: u64) -> String {
     loop {
         let live = wait_for_segments(base, 1);
         let pl = parse_playlist(&live);
         let newest = pl.segments.last().unwrap().0;
-        if pl.discontinuities >= 1 && newest >= last_before + 3 && pl.segments[0].0 <= last_before {
-            return decode_window(base, 1, 25.0, "h264");
-        }
-        if pl.segments[0].0 > last_before && pl.discontinuities == 0 {
-            // The old run slid out of the window; decode what is there.
-            return decode_window(base, 1, 25.0, "h264");
+        assert!(
+            pl.segments[0].0 <= last_before,
+            "the old run's last segment slid out of the window before the new run had 3: {live}"
+        );
+        if pl.discontinuities >= 1 && newest >= last_before + 3 {
+            let from = trim_before(&live, last_before);
+            decode_playlist(base, &from, 25.0, "h264");
+            return from;
         }
         let next = newest + 1;
         assert_eq!(get(&format!("{base}segment/{next}.m4s")).status, 200);
     }
+}
+
+/// The playlist text without the segments numbered below `first` (header lines kept).
+fn trim_before(live: &str, first: u64) -> String {
+    let mut out = Vec::new();
+    let mut pending = Vec::new();
+    for line in live.lines() {
+        if let Some(name) = line
+            .strip_prefix("./segment/")
+            .and_then(|n| n.strip_suffix(".m4s"))
+        {
+            let keep = name.parse::<u64>().is_ok_and(|n| n >= first);
+            pending.push(line);
+            if keep {
+                out.append(&mut pending);
+            } else {
+                // Keep the header (everything up to the first segment's own tags).
+                pending.retain(|l| is_header(l));
+                out.append(&mut pending);
+            }
+        } else {
+            pending.push(line);
+        }
+    }
+    out.append(&mut pending);
+    let mut text = out.join("\n");
+    text.push('\n');
+    text
+}
+
+fn is_header(line: &str) -> bool {
+    [
+        "#EXTM3U",
+        "#EXT-X-VERSION",
+        "#EXT-X-TARGETDURATION",
+        "#EXT-X-MEDIA-SEQUENCE",
+        "#EXT-X-DISCONTINUITY-SEQUENCE",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+        "#EXT-X-PART-INF",
+        "#EXT-X-SERVER-CONTROL",
+        "#EXT-X-MAP",
+    ]
+    .iter()
+    .any(|h| line.starts_with(h))
 }
 
 #[test]
