@@ -57,9 +57,9 @@ fn udp_transport() {
 fn auto_transport_falls_back_to_udp_when_tcp_is_refused() {
     let camera = Camera::start(&["--transport", "udp"]);
     let dir = tempfile::tempdir().unwrap();
-    let server = serve_camera(dir.path(), &camera.url, "");
+    let mut server = serve_camera(dir.path(), &camera.url, "");
     h264_window(&server);
-    let log: Vec<String> = server.log.try_iter().collect();
+    let log = server.finish_log();
     assert!(
         log.iter().any(|l| l.contains("falling back to UDP")),
         "{log:#?}"
@@ -78,7 +78,7 @@ fn digest_auth_with_right_and_wrong_password() {
 
     let bad = camera.url_with("viewer", "wrong-password");
     let dir = tempfile::tempdir().unwrap();
-    let server = serve_camera(dir.path(), &bad, ", transport: tcp");
+    let mut server = serve_camera(dir.path(), &bad, ", transport: tcp");
     let _ = hls_base(&server, "cam");
     let info = wait_for_state(&server, "cam", |i| !i["last_error"].is_null());
     assert_eq!(info["last_error"]["kind"], "unauthorized", "{info}");
@@ -93,7 +93,7 @@ fn digest_auth_with_right_and_wrong_password() {
         "{info}"
     );
     // The server log never shows the password either.
-    let log: Vec<String> = server.log.try_iter().collect();
+    let log = server.finish_log();
     assert!(
         log.iter().all(|l| !l.contains("wrong-password")),
         "{log:#?}"
@@ -186,7 +186,7 @@ fn h265_camera_is_tagged_hvc1_and_decodes() {
 fn non_aac_audio_is_dropped_and_video_flows() {
     let camera = Camera::start(&["--audio", "pcmu"]);
     let dir = tempfile::tempdir().unwrap();
-    let server = serve_camera(dir.path(), &camera.url, ", transport: tcp");
+    let mut server = serve_camera(dir.path(), &camera.url, ", transport: tcp");
     let base = hls_base(&server, "cam");
     let master = get(&format!("{base}master_playlist.m3u8")).text();
     assert!(
@@ -195,7 +195,7 @@ fn non_aac_audio_is_dropped_and_video_flows() {
     );
     let (_, probe) = decode_window(&base, 3, FPS, "h264");
     assert_eq!(probe.frames_of("pcm_mulaw"), 0);
-    let log: Vec<String> = server.log.try_iter().collect();
+    let log = server.finish_log();
     let lines = log
         .iter()
         .filter(|l| l.contains("dropping audio track"))
@@ -269,11 +269,11 @@ fn a_failing_camera_is_logged_once_per_change_not_once_per_retry() {
             camera.url_with("viewer", "bad")
         ),
     );
-    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    let mut server = Server::start(&["--config", config.to_str().unwrap()]);
     let _ = hls_base(&server, "cam");
     let info = wait_for_state(&server, "cam", |i| i["runs"].as_u64().unwrap_or(0) >= 4);
     assert_eq!(info["last_error"]["kind"], "unauthorized");
-    let log: Vec<String> = server.log.try_iter().collect();
+    let log = server.finish_log();
     let failures = log.iter().filter(|l| l.contains("stream failed")).count();
     assert_eq!(failures, 1, "{log:#?}");
 }

@@ -85,6 +85,13 @@ impl Server {
         }
     }
 
+    /// Stops the server (SIGTERM) and returns its whole log: reading the log of a running
+    /// server could miss lines it is still writing.
+    pub fn finish_log(&mut self) -> Vec<String> {
+        assert!(self.terminate().success(), "sluice exited with an error");
+        self.log.try_iter().collect()
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
