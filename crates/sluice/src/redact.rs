@@ -28,9 +28,8 @@ const MIN_KNOWN_SECRET: usize = 4;
 /// keeps a misbehaving API client from growing it without limit).
 const MAX_KNOWN_SECRETS: usize = 4096;
 
-static USERINFO: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b([a-z][a-z0-9+.-]*://)(\S*)@").expect("static regex")
-});
+static USERINFO: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\b([a-z][a-z0-9+.-]*://)(\S*)@").expect("static regex"));
 /// `key=value` (or `key="value"`) where the key ends in a secret name, case-insensitive.
 static PARAM: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
@@ -38,8 +37,9 @@ static PARAM: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("static regex")
 });
-static AUTH_HEADER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)\b(basic|bearer)\s+([A-Za-z0-9._~+/=-]{8,})").expect("static"));
+static AUTH_HEADER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(basic|bearer)\s+([A-Za-z0-9._~+/=-]{8,})").expect("static")
+});
 static KNOWN: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
 /// Hides credentials in any text (see the module docs). When the whole text is a URL the
@@ -221,8 +221,20 @@ mod tests {
     #[test]
     fn hides_secret_query_parameters() {
         for key in [
-            "password", "pwd", "passwd", "token", "auth", "key", "api_key", "apiKey",
-            "access_token", "secret", "user", "username", "sig", "PASSWORD",
+            "password",
+            "pwd",
+            "passwd",
+            "token",
+            "auth",
+            "key",
+            "api_key",
+            "apiKey",
+            "access_token",
+            "secret",
+            "user",
+            "username",
+            "sig",
+            "PASSWORD",
         ] {
             let r = redact(&format!("rtsp://cam/s?channel=1&{key}=hunter2x&x=y"));
             assert!(!r.contains("hunter2x"), "{key}: {r}");

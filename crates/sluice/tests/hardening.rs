@@ -27,7 +27,6 @@ fn file_sources_that_are_not_regular_files_fail_fast_and_stop_cleanly() {
             "hls: {{ restart_increment: 30 }}\nstreams:\n  \
              fifo: {{ source: \"file://{}\", preload: true, connect_timeout: 2 }}\n  \
              zero: {{ source: \"file:///dev/zero\", preload: true }}\n  \
-
              dir: {{ source: \"file://{}\", preload: true }}\n",
             fifo.display(),
             dir.path().display()
@@ -107,7 +106,14 @@ fn parameter_sets_that_never_come_are_reported_as_such() {
 #[test]
 fn credentials_never_leave_the_server() {
     let camera = FakeCamera::start(Behaviour::BogusSprop);
-    let port = camera.url.split(':').nth(2).unwrap().split('/').next().unwrap();
+    let port = camera
+        .url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
     // Percent-encoded special characters, and secrets in the query.
     let encoded = format!(
         "rtsp://admin:p%40ss%2Fw%23rd%3F@127.0.0.1:{port}/fake?token=tok3nSECRET&pwd=pwdSECRET9"

@@ -43,7 +43,10 @@ pub(super) async fn load(path: &Path) -> Result<Mp4File, SourceError> {
             ReadError::Io(e) => io_error(path, e),
             other => SourceError::new(
                 ErrorKind::InvalidData,
-                format!("cannot use {} as a file source: {other}: it must be an MP4 file", path.display()),
+                format!(
+                    "cannot use {} as a file source: {other}: it must be an MP4 file",
+                    path.display()
+                ),
             ),
         })?;
     let shown = path.display();

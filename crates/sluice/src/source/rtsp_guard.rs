@@ -273,7 +273,7 @@ impl Framer {
                     }
                     let p = &self.pending;
                     let len = usize::from(u16::from_be_bytes([p[2], p[3]]));
-                    if p[1] % 2 == 0 && len >= 8 {
+                    if p[1].is_multiple_of(2) && len >= 8 {
                         let ts = u32::from_be_bytes([p[8], p[9], p[10], p[11]]);
                         self.count_timestamp(p[1], ts, len as u64)?;
                     }
@@ -386,7 +386,10 @@ impl Framer {
                 body = value.trim().parse().map_err(|_| {
                     SourceError::new(
                         ErrorKind::InvalidData,
-                        format!("the camera sent an invalid Content-Length {:?}", value.trim()),
+                        format!(
+                            "the camera sent an invalid Content-Length {:?}",
+                            value.trim()
+                        ),
                     )
                 })?;
             } else if name.eq_ignore_ascii_case("transport")
@@ -412,7 +415,10 @@ impl Framer {
 
 /// The length of the head including its blank line (`\r\n\r\n` or a bare `\n\n`).
 fn find_head_end(data: &[u8]) -> Option<usize> {
-    let crlf = data.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
+    let crlf = data
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4);
     let lf = data.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
     match (crlf, lf) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -472,7 +478,8 @@ mod tests {
         );
         // An answer that names its source, and TCP answers, are left alone.
         for answer in [
-            &b"RTSP/1.0 200 OK\r\nTransport: RTP/AVP;server_port=6000-6001;source=10.0.0.9\r\n\r\n"[..],
+            &b"RTSP/1.0 200 OK\r\nTransport: RTP/AVP;server_port=6000-6001;source=10.0.0.9\r\n\r\n"
+                [..],
             &b"RTSP/1.0 200 OK\r\nTransport: RTP/AVP/TCP;interleaved=0-1\r\n\r\n"[..],
         ] {
             assert_eq!(run(&mut Framer::new(ip()), answer, 3).unwrap(), answer);
@@ -491,7 +498,10 @@ mod tests {
             many.extend_from_slice(b"X: y\r\n");
         }
         assert!(run(&mut Framer::new(ip()), &many, 1000).is_err());
-        let big = format!("RTSP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", MAX_BODY + 1);
+        let big = format!(
+            "RTSP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n",
+            MAX_BODY + 1
+        );
         let e = run(&mut Framer::new(ip()), big.as_bytes(), 7).unwrap_err();
         assert!(e.message.contains("message body longer than"), "{e}");
         let bad = b"RTSP/1.0 200 OK\r\nContent-Length: -1\r\n\r\n";

@@ -71,7 +71,7 @@ fn serve(
     conn.set_read_timeout(Some(Duration::from_millis(40)))?;
     let mut reader = BufReader::new(conn.try_clone()?);
     let mut out = conn;
-    let mut write = |out: &mut TcpStream, bytes: &[u8]| -> std::io::Result<()> {
+    let write = |out: &mut TcpStream, bytes: &[u8]| -> std::io::Result<()> {
         out.write_all(bytes)?;
         sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         Ok(())
@@ -97,7 +97,11 @@ fn serve(
                 playing |= method == "PLAY";
             }
             Ok(None) => return Ok(()),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
             Err(e) => return Err(e),
         }
         if playing {
