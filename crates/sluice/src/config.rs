@@ -147,7 +147,7 @@ pub struct StreamConfig {
     /// Seconds allowed for connecting (RTSP DESCRIBE/SETUP/PLAY).
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout: f64,
-    /// Seconds without a frame after which a run ends with a timeout.
+    /// Seconds without a video frame after which a run ends with a timeout.
     #[serde(default = "default_stall_timeout")]
     pub stall_timeout: f64,
 }
@@ -241,15 +241,16 @@ impl Config {
             path: path.to_owned(),
             error,
         };
-        let data = crate::read_bounded::read_regular_file(path, MAX_CONFIG_BYTES).map_err(
-            |e| match e {
-                crate::read_bounded::ReadError::Io(e) => read_error(e),
-                other => read_error(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    other.to_string(),
-                )),
-            },
-        )?;
+        let data =
+            crate::read_bounded::read_regular_file(path, MAX_CONFIG_BYTES).map_err(
+                |e| match e {
+                    crate::read_bounded::ReadError::Io(e) => read_error(e),
+                    other => read_error(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        other.to_string(),
+                    )),
+                },
+            )?;
         let text = String::from_utf8(data).map_err(|_| {
             read_error(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
@@ -515,7 +516,9 @@ mod tests {
 
     #[test]
     fn config_files_are_bounded() {
-        let e = Config::load(Path::new("/dev/zero")).unwrap_err().to_string();
+        let e = Config::load(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not a regular file"), "{e}");
     }
 
