@@ -411,13 +411,14 @@ async fn connect(
 
 /// How retina frames the camera's media: length-prefixed NAL units and raw AAC, as MP4 wants.
 ///
-/// H.264 keyframes keep their SPS and PPS in band, as cameras send them (and as the reference's
-/// ffmpeg remux keeps them): the `avc1` sample entry carries them too, but a player that does
-/// not reload the init at an `EXT-X-MAP` change — ffmpeg's HLS demuxer, and so mpv, VLC and
-/// ffmpeg-based recorders, which skip the second `moov` ("Found duplicated MOOV Atom") — would
-/// otherwise decode a camera's new resolution with the old parameters, as garbage. H.265 stays
-/// out of band: its `hvc1` sample entry declares the parameter set arrays complete, which
-/// forbids in-band copies (ISO/IEC 14496-15 8.3.3; Apple requires `hvc1`).
+/// H.264 keyframes keep their SPS and PPS in band, as cameras send them and as the reference's
+/// ffmpeg remux leaves them, besides the copy in the `avc1` sample entry. Quirk: ffmpeg's HLS
+/// demuxer (and so ffplay, mpv and ffmpeg-based recorders) does not apply a new `EXT-X-MAP`;
+/// its MP4 reader skips the second `moov` ("Found duplicated MOOV Atom"), so after a camera
+/// restarted with another resolution it would decode with the old parameters, as garbage,
+/// unless the keyframes carry the new ones. H.265 stays out of band: an `hvc1` sample entry
+/// (what Apple requires) has `array_completeness` 1, meaning no parameter set is in the stream
+/// (ISO/IEC 14496-15).
 fn frame_format(h264_video: bool) -> FrameFormat {
     if h264_video {
         FrameFormat {
