@@ -232,6 +232,35 @@ fn assert_serves_what_it_has(base: &str, before: &str) {
     assert_eq!(get(&format!("{base}init.mp4")).status, 200);
 }
 
+/// The preload hint of a media playlist: its URI (`segment/N.P.m4s`), N and P.
+fn preload_hint(playlist: &str) -> Option<(String, u64, usize)> {
+    let uri = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"./"))?
+        .strip_suffix('"')?;
+    let (msn, part) = uri
+        .strip_prefix("segment/")?
+        .strip_suffix(".m4s")?
+        .split_once('.')?;
+    Some((uri.to_string(), msn.parse().ok()?, part.parse().ok()?))
+}
+
+/// While the camera is away, what comes next is not there yet: a player asking for the hinted
+/// part, or for it with a blocking playlist reload, is told to retry (503 with `Retry-After`)
+/// once the hold is over, not that it does not exist.
+fn assert_next_part_says_retry(base: &str) {
+    let playlist = get(&format!("{base}playlist.m3u8")).text();
+    let (hint, msn, part) = preload_hint(&playlist).expect("a preload hint");
+    for path in [
+        hint,
+        format!("playlist.m3u8?_HLS_msn={msn}&_HLS_part={part}"),
+    ] {
+        let r = get(&format!("{base}{path}"));
+        assert_eq!(r.status, 503, "{path}: {}", r.text());
+        assert_eq!(r.header("retry-after"), Some("1"), "{path}");
+    }
+}
+
 /// Runs started so far.
 fn runs(server: &Server) -> u64 {
     stream_info(server, "cam")["runs"].as_u64().expect("runs")
@@ -312,6 +341,7 @@ fn killed_camera_keeps_serving_and_resumes_after_a_discontinuity() {
     // Retries are refused while the camera is down; what was served is still there.
     wait_for_state(&rig.server, "cam", |i| i["last_error"]["kind"] == "refused");
     assert_serves_what_it_has(&rig.base, &rig.before);
+    assert_next_part_says_retry(&rig.base);
 
     rig.cam = camera(&["--port", &port]);
     rig.assert_resumes_after_a_discontinuity(3, true);
@@ -663,22 +693,12 @@ fn follow(base: &str, stop: &AtomicBool, parts: &AtomicU64) -> ViewerReport {
                 continue;
             }
         };
-        let Some(hint) = playlist
-            .lines()
-            .find_map(|l| l.strip_prefix("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"./"))
-            .and_then(|l| l.strip_suffix('"'))
-        else {
+        let Some((hint, msn, part)) = preload_hint(&playlist) else {
             report
                 .unexpected
                 .push(format!("no preload hint:\n{playlist}"));
             continue;
         };
-        let (msn, part): (u64, usize) = hint
-            .strip_prefix("segment/")
-            .and_then(|h| h.strip_suffix(".m4s"))
-            .and_then(|h| h.split_once('.'))
-            .and_then(|(m, p)| Some((m.parse().ok()?, p.parse().ok()?)))
-            .expect("hint shape");
         match fetch(&format!("{base}{hint}")) {
             Ok(status) => {
                 *report.statuses.entry(("part", status)).or_default() += 1;
@@ -689,6 +709,8 @@ fn follow(base: &str, stop: &AtomicBool, parts: &AtomicU64) -> ViewerReport {
                     }
                     // A hinted part the run ended before making: reload the playlist.
                     404 => next = None,
+                    // Not made in time (the camera is away): ask again.
+                    503 => next = Some((msn, part)),
                     _ => report.unexpected.push(format!("{hint}: {status}")),
                 }
             }
