@@ -209,7 +209,7 @@ pub struct StreamConfig {
     /// Seconds allowed for connecting (RTSP DESCRIBE/SETUP/PLAY).
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout: f64,
-    /// Seconds without a frame after which a run ends with a timeout.
+    /// Seconds without a video frame after which a run ends with a timeout.
     #[serde(default = "default_stall_timeout")]
     pub stall_timeout: f64,
 }

@@ -1,5 +1,6 @@
 //! Prometheus metrics at `/metrics`, rendered with prometheus-client from the hub's state at
-//! scrape time (so nothing is counted twice), plus HTTP responses by status.
+//! scrape time (so nothing is counted twice), plus HTTP responses by status and the async
+//! runtime's live task count (what leak checks and the soak harness watch from outside).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -174,6 +175,18 @@ pub fn render(hub: &Hub, requests: &RequestCounts) -> String {
         "Time from a part being published to the release of a blocked playlist or part request",
         hub.blocking_release(),
     );
+    // Every spawned task still alive (stream workers, RTSP relays, retina's TEARDOWN tasks, HTTP
+    // connections): a count that grows with every camera restart is a leak. Absent when
+    // rendered outside a runtime.
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let tasks = Gauge::<i64>::default();
+        tasks.set(i64::try_from(runtime.metrics().num_alive_tasks()).unwrap_or(i64::MAX));
+        registry.register(
+            "runtime_alive_tasks",
+            "Tasks alive in the async runtime (spawned and not yet finished)",
+            tasks,
+        );
+    }
     let mut out = String::new();
     if encode(&mut out, &registry).is_err() {
         out.clear();

@@ -66,13 +66,7 @@ fn preload_keeps_the_worker_through_idle_but_resets_the_token() {
 #[test]
 fn camera_restart_is_retried_on_schedule_and_resumes_with_a_discontinuity() {
     let mut camera = Camera::start(&[]);
-    let port = camera
-        .url
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.split('/').next())
-        .unwrap()
-        .to_string();
+    let port = camera.port();
     let dir = tempfile::tempdir().unwrap();
     let server = serve_yaml(
         dir.path(),
@@ -351,6 +345,8 @@ fn metrics_report_streams_and_requests() {
     assert!(value("sluice_stream_bytes_total{stream=\"demo\"}") > 10_000.0);
     assert!(value("sluice_stream_segments_total{stream=\"demo\"}") >= 2.0);
     assert!(value("sluice_http_responses_total{status=\"200\"}") >= 3.0);
+    // The worker and its idle watcher at least (what leak checks count from outside).
+    assert!(value("sluice_runtime_alive_tasks") >= 2.0);
 }
 
 #[test]

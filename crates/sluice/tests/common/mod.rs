@@ -386,8 +386,12 @@ pub fn write_vod_playlist(dir: &Path, base: &str, live: &str) -> std::path::Path
         }
         if line.starts_with("#EXT-X-VERSION") {
             out.push_str("#EXT-X-VERSION:7\n");
-        } else if line == "#EXT-X-MAP:URI=\"init.mp4\"" {
-            out.push_str(&format!("#EXT-X-MAP:URI=\"{base}init.mp4\"\n"));
+        } else if let Some(uri) = line
+            .strip_prefix("#EXT-X-MAP:URI=\"")
+            .and_then(|u| u.strip_suffix('"'))
+        {
+            // `init.mp4`, or `init/N.mp4` after a parameter change.
+            out.push_str(&format!("#EXT-X-MAP:URI=\"{base}{uri}\"\n"));
         } else if let Some(rest) = line.strip_prefix("./") {
             out.push_str(&format!("{base}{rest}\n"));
         } else {
@@ -407,6 +411,8 @@ pub struct Camera {
     child: Child,
     /// `rtsp://127.0.0.1:PORT/stream`.
     pub url: String,
+    /// Lines the fixture printed after `READY` (fault acknowledgements).
+    events: mpsc::Receiver<String>,
 }
 
 impl Camera {
@@ -424,23 +430,80 @@ impl Camera {
             .expect("start the RTSP fixture (needs Debian's /usr/bin/python3 with gi)");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
+        let (event_tx, events) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(url) = line.strip_prefix("READY ") {
                     let _ = tx.send(url.trim().to_string());
+                } else {
+                    let _ = event_tx.send(line);
                 }
             }
         });
         let url = rx
             .recv_timeout(PATIENCE)
             .expect("the RTSP fixture did not become ready");
-        Camera { child, url }
+        Camera { child, url, events }
     }
 
     /// The URL with credentials inserted.
     pub fn url_with(&self, user: &str, pass: &str) -> String {
         self.url
             .replacen("rtsp://", &format!("rtsp://{user}:{pass}@"), 1)
+    }
+
+    /// The TCP port it listens on (to start a replacement on the same port with `--port`).
+    pub fn port(&self) -> String {
+        self.url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.split('/').next())
+            .expect("port in the URL")
+            .to_string()
+    }
+
+    /// The fixture's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Freezes the camera (SIGSTOP): its sockets stay open and accept connections, but nothing
+    /// is sent or answered.
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Resumes a paused camera (SIGCONT).
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
+        // SAFETY: kill(2) on our own child's pid; no memory is shared.
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
+    }
+
+    /// Sends a fault command (the camera must run with `--faults`; see the fixture's docs) and
+    /// waits until the camera says it took effect.
+    pub fn inject(&mut self, command: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().expect("fixture stdin");
+        writeln!(stdin, "{command}").expect("write a fault command");
+        stdin.flush().expect("flush");
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self
+                .events
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("the camera never applied {command:?}"));
+            assert_ne!(line, format!("ERROR {command}"), "the camera refused it");
+            if line == format!("DONE {command}") {
+                return;
+            }
+        }
     }
 
     /// Kills the server abruptly, as a camera losing power.
@@ -454,6 +517,48 @@ impl Drop for Camera {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// What `/proc` says about a process: open file descriptors, resident memory, threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcessStats {
+    /// Entries in `/proc/PID/fd`.
+    pub fds: usize,
+    /// `VmRSS`, in bytes.
+    pub rss: u64,
+    /// `Threads`.
+    pub threads: u64,
+}
+
+/// Reads [`ProcessStats`] of a live process.
+pub fn process_stats(pid: u32) -> ProcessStats {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read /proc fd")
+        .count();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{name} in /proc/{pid}/status"))
+    };
+    ProcessStats {
+        fds,
+        rss: field("VmRSS:") * 1024,
+        threads: field("Threads:"),
+    }
+}
+
+/// A metric's value from `/metrics` (the first sample whose name and labels start with
+/// `name`).
+pub fn metric(server: &Server, name: &str) -> f64 {
+    let text = get(&server.url("/metrics")).text();
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from:\n{text}"))
 }
 
 /// Writes a config file with the given YAML and returns its path (inside `dir`).
