@@ -127,16 +127,56 @@ fn find_moov(data: &[u8]) -> Result<Moov, DemuxError> {
             }
             n => n as usize,
         };
-        if size < 8 || pos + size > data.len() {
+        if size < 8 || pos.checked_add(size).is_none_or(|end| end > data.len()) {
             break;
         }
         if kind == b"moov" {
-            let mut buf = &data[pos..pos + size];
+            let moov = &data[pos..pos + size];
+            let defused = defuse_sample_groups(moov);
+            let mut buf = defused.as_deref().unwrap_or(moov);
             return Moov::decode(&mut buf).map_err(|e| DemuxError::Invalid(e.to_string()));
         }
         pos += size;
     }
     Err(DemuxError::NoMoov)
+}
+
+/// Works around an unbounded loop in mp4-atom 0.17: it decodes a version-0 `sgpd` (sample
+/// group description) box by giving the first entry the rest of the box and each further entry
+/// nothing, `entry_count` times — up to 2^32 entries, gigabytes of memory and minutes of CPU
+/// for a 28-byte file (found by `fuzz/fuzz_targets/demux.rs`; the input is in
+/// `fuzz/regressions/demux/`). It decodes such a box wherever one appears in the tree, so every
+/// plausible version-0 `sgpd` header in the `moov` is renamed `free`, which mp4-atom skips:
+/// Sluice uses no sample groups, and version 0 is deprecated. Returns the patched copy, or
+/// `None` when there is nothing to rename.
+fn defuse_sample_groups(moov: &[u8]) -> Option<Vec<u8>> {
+    let mut patched: Option<Vec<u8>> = None;
+    let mut from = 4;
+    while let Some(found) = moov
+        .get(from..)
+        .and_then(|rest| rest.windows(4).position(|w| w == b"sgpd"))
+    {
+        let at = from + found;
+        from = at + 4;
+        let size = u32::from_be_bytes([moov[at - 4], moov[at - 3], moov[at - 2], moov[at - 1]]);
+        let version_at = match size {
+            0 => at + 4,
+            1 => at + 12,
+            n => {
+                let fits = (at - 4)
+                    .checked_add(n as usize)
+                    .is_some_and(|end| end <= moov.len());
+                if n < 20 || !fits {
+                    continue;
+                }
+                at + 4
+            }
+        };
+        if moov.get(version_at).is_some_and(|&v| v == 0) {
+            patched.get_or_insert_with(|| moov.to_vec())[at..at + 4].copy_from_slice(b"free");
+        }
+    }
+    patched
 }
 
 /// The record inside an encoded box (its body without the 8-byte header).
@@ -206,6 +246,11 @@ fn frames_of(i: usize, trak: &Trak, data: &Bytes) -> Result<(Vec<Frame>, i64), D
             (next.first_chunk as usize).saturating_sub(1)
         });
         for chunk in first..=last {
+            // Every sample placed: the rest of the table has nothing to add (and a hostile one
+            // could make this loop quadratic).
+            if offsets.len() == n {
+                break;
+            }
             let Some(&base) = chunk_offsets.get(chunk - 1) else {
                 break;
             };
@@ -215,7 +260,7 @@ fn frames_of(i: usize, trak: &Trak, data: &Bytes) -> Result<(Vec<Frame>, i64), D
                     break;
                 };
                 offsets.push(off);
-                off += u64::from(size);
+                off = off.saturating_add(u64::from(size));
             }
         }
     }
@@ -249,16 +294,21 @@ fn frames_of(i: usize, trak: &Trak, data: &Bytes) -> Result<(Vec<Frame>, i64), D
         .as_ref()
         .and_then(|e| e.elst.as_ref())
         .and_then(|l| l.entries.iter().find_map(|e| e.media_time))
-        .map_or(0, |t| t as i64);
+        .map_or(Ok(0), i64::try_from)
+        .map_err(|_| bad("edit list starts after the track's end"))?;
+    let media_end: i64 = durations.iter().map(|&d| i64::from(d)).sum();
+    if shift > media_end {
+        return Err(bad("edit list starts after the track's end"));
+    }
 
     let mut frames = Vec::with_capacity(n);
     let mut dts = 0i64;
     for s in 0..n {
         let start = usize::try_from(offsets[s]).map_err(|_| bad("offset too large"))?;
-        let end = start + sizes[s] as usize;
-        if end > data.len() {
-            return Err(bad("sample beyond the end of the file"));
-        }
+        let end = start
+            .checked_add(sizes[s] as usize)
+            .filter(|&end| end <= data.len())
+            .ok_or(bad("sample beyond the end of the file"))?;
         let cto = ctos.get(s).copied().unwrap_or(0);
         frames.push(Frame {
             track: i,

@@ -197,7 +197,8 @@ pub fn blocking(
                 _ => Blocking::Wait,
             };
         }
-        if part + 1 >= last.parts.len() + advance_limit {
+        // Saturating: `part` is the client's `_HLS_part`, up to `usize::MAX`.
+        if part.saturating_add(1) >= last.parts.len() + advance_limit {
             return Blocking::Reject;
         }
         return Blocking::Wait;
@@ -226,13 +227,15 @@ pub fn target_duration(ring: &SegmentRing, cfg: &PlaylistConfig) -> u64 {
 }
 
 /// `EXT-X-TARGETDURATION`: the longest segment rounded to the nearest second (RFC 8216bis
-/// §4.4.3.1), counting the one in progress, at least 1.
+/// §4.4.3.1), counting the one in progress, at least 1. The durations are rounded to the
+/// milliseconds `EXTINF` shows first, because that is what a client rounds: 2.4996 s is
+/// written 2.500 and must get a target of 3.
 fn window_target_duration(window: &[&Segment], min_segment: f64) -> u64 {
     let longest = window
         .iter()
         .map(|s| s.duration_so_far())
         .fold(min_segment, f64::max);
-    (longest.round() as u64).max(1)
+    (((longest * 1000.0).round() / 1000.0).round() as u64).max(1)
 }
 
 /// Renders the multivariant playlist, or `None` while the ring holds no part yet.

@@ -301,7 +301,8 @@ impl Segmenter {
         } else {
             let target = self.ticks(self.cfg.part_target_secs);
             let next_duration = i64::from(self.last_video_duration);
-            if dts - self.part_start + next_duration > target && !self.pending[0].is_empty() {
+            let projected = (dts - self.part_start).saturating_add(next_duration);
+            if projected > target && !self.pending[0].is_empty() {
                 self.close_part(dts, out);
             }
         }
@@ -337,7 +338,7 @@ impl Segmenter {
                     .duration
                     .filter(|&d| d > 0)
                     .unwrap_or(self.last_video_duration.max(1));
-                last.frame.dts + i64::from(d)
+                last.frame.dts.saturating_add(i64::from(d))
             }
             None => self.part_start,
         };

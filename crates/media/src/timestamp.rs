@@ -11,6 +11,8 @@
 //! to its timescale) when its own timestamps move to the new domain. This keeps audio in sync
 //! with video across the jump. A track's frames from before the jump that are still in flight
 //! keep the old offset, because they are judged against that track's own last input timestamp.
+//! A track whose timestamps jumped differently (the shared shift would move its output further
+//! than the gap) rebases on its own instead, so no track's output ever jumps.
 
 use crate::frame::Frame;
 
@@ -57,18 +59,34 @@ struct TrackState {
     /// Last output DTS and duration (kept across runs).
     last_out: Option<i64>,
     last_duration: i64,
-    /// Added to input timestamps.
-    offset: i64,
+    /// Added to input timestamps. Wider than a timestamp: input DTS is anywhere in `i64` (a
+    /// garbage or wrapped clock), and `output − input` of such a frame does not fit in one.
+    offset: i128,
     /// The anchor generation this track has adopted.
     generation: u64,
+    /// Outputs below this are dropped: the start of the run, for a track whose first frames
+    /// lie before the frame that fixed the run's anchor (they would overlap the previous run).
+    floor: i64,
+    /// Whether a frame of this track passed in this run: a track that has none has no
+    /// timeline of its own to continue, so it never leads a rebase.
+    passed: bool,
 }
 
 /// A shared rebase: `offset` ticks of `timescale`, set by a jump or a new run.
 #[derive(Clone, Copy, Debug)]
 struct Anchor {
-    offset: i64,
+    offset: i128,
     timescale: u32,
     generation: u64,
+    /// The previous run's end, for the anchor of a new run.
+    run_end: Option<RunStart>,
+}
+
+/// Where a new run starts: the previous run's end, `ticks` of `timescale`.
+#[derive(Clone, Copy, Debug)]
+struct RunStart {
+    ticks: i128,
+    timescale: u32,
 }
 
 /// See the module documentation.
@@ -78,9 +96,12 @@ pub struct TimestampGuard {
     tracks: Vec<TrackState>,
     missing_in_row: u32,
     anchor: Option<Anchor>,
+    /// Set by [`TimestampGuard::new_run`] until the run's first frame fixes the anchor.
+    run_start: Option<RunStart>,
+    /// The end of the output timeline as of the last [`TimestampGuard::new_run`]: a run without
+    /// frames, or with other tracks, must not make the next one start earlier.
+    timeline_end: RunStart,
     generation: u64,
-    /// Where the output timeline starts, in seconds.
-    origin_secs: f64,
 }
 
 impl TimestampGuard {
@@ -90,10 +111,15 @@ impl TimestampGuard {
     pub fn new(tracks: &[(u32, bool)], max_gap_secs: f64, origin_secs: f64) -> Self {
         let mut guard = TimestampGuard {
             max_gap_secs,
-            origin_secs: origin_secs.max(0.0),
             tracks: Vec::new(),
             missing_in_row: 0,
             anchor: None,
+            run_start: None,
+            // The first run starts at the origin, in milliseconds.
+            timeline_end: RunStart {
+                ticks: (origin_secs.max(0.0) * 1000.0).round() as i128,
+                timescale: 1000,
+            },
             generation: 0,
         };
         guard.new_run(tracks);
@@ -103,14 +129,23 @@ impl TimestampGuard {
     /// Starts a new run (a reconnect): the tracks may have changed, and the first frame of the
     /// run is placed right after the end of the previous run, so the output timeline continues.
     pub fn new_run(&mut self, tracks: &[(u32, bool)]) {
-        let end_secs = self
+        // The latest end of any track, exactly (a last frame lasts at least one tick).
+        let end = self
             .tracks
             .iter()
             .filter_map(|t| {
-                t.last_out
-                    .map(|o| (o + t.last_duration) as f64 / f64::from(t.timescale))
+                let o = t.last_out?;
+                Some(RunStart {
+                    ticks: i128::from(o) + i128::from(t.last_duration.max(1)),
+                    timescale: t.timescale,
+                })
             })
-            .fold(self.origin_secs, f64::max);
+            .chain([self.timeline_end])
+            .max_by(|a, b| {
+                (a.ticks * i128::from(b.timescale)).cmp(&(b.ticks * i128::from(a.timescale)))
+            })
+            .unwrap_or(self.timeline_end);
+        self.timeline_end = end;
         let old = std::mem::take(&mut self.tracks);
         self.tracks = tracks
             .iter()
@@ -128,18 +163,16 @@ impl TimestampGuard {
                     last_duration: prev.map_or(0, |t| t.last_duration),
                     offset: 0,
                     generation: 0,
+                    floor: 0,
+                    passed: false,
                 }
             })
             .collect();
         self.missing_in_row = 0;
         self.generation += 1;
-        // The anchor's offset is fixed by the run's first frame (see `admit`); until then it
-        // holds the run's start time in microseconds.
-        self.anchor = Some(Anchor {
-            offset: (end_secs * 1e6).round() as i64,
-            timescale: 0,
-            generation: self.generation,
-        });
+        // The run's anchor is fixed by its first frame (see `adopt_anchor`).
+        self.anchor = None;
+        self.run_start = Some(end);
     }
 
     /// Records a frame that arrived without a DTS. Fails once more than [`MAX_MISSING_DTS`]
@@ -158,10 +191,10 @@ impl TimestampGuard {
         let Some(t) = self.tracks.get(frame.track) else {
             return Verdict::Drop(DropReason::NonMonotonic);
         };
-        let max_gap = (self.max_gap_secs * f64::from(t.timescale)) as i64;
+        let max_gap = (self.max_gap_secs * f64::from(t.timescale)) as u64;
         let in_old_domain = t
             .last_in
-            .is_some_and(|last| (frame.dts - last).abs() <= max_gap);
+            .is_some_and(|last| frame.dts.abs_diff(last) <= max_gap);
         let mut discontinuity = false;
         if !in_old_domain {
             let jumped = t.last_in.is_some();
@@ -172,9 +205,13 @@ impl TimestampGuard {
         if in_old_domain && t.last_in.is_some_and(|last| frame.dts <= last) {
             return Verdict::Drop(DropReason::NonMonotonic);
         }
-        let out = frame.dts.saturating_add(t.offset);
-        if out < 0 || t.last_out.is_some_and(|last| out <= last) {
-            // Only possible right after a rebase, for a frame that lies before the anchor.
+        let out = i64::try_from(i128::from(frame.dts) + t.offset).unwrap_or(-1);
+        if out < t.floor || t.last_out.is_some_and(|last| out <= last) {
+            // Only possible right after a rebase, for a frame that lies before the anchor (in a
+            // new run: before the run's start), or for garbage timestamps beyond the end of time.
+            // The frame still marks the track's new domain: the next ones keep this offset and
+            // pass once past the anchor, instead of rebasing again (as a jump of their own).
+            t.last_in = Some(frame.dts);
             return Verdict::Drop(DropReason::NonMonotonic);
         }
         if let Some(last) = t.last_out {
@@ -185,8 +222,9 @@ impl TimestampGuard {
         }
         t.last_in = Some(frame.dts);
         t.last_out = Some(out);
+        t.passed = true;
         frame.dts = out;
-        frame.pts = frame.pts.saturating_add(t.offset);
+        frame.pts = clamp_i64(i128::from(frame.pts) + t.offset);
         Verdict::Pass {
             frame,
             discontinuity,
@@ -196,41 +234,233 @@ impl TimestampGuard {
     /// Gives track `i`, whose input `dts` left its old timestamp domain (or who has none yet in
     /// this run), an offset from the current anchor, creating the anchor if needed.
     fn adopt_anchor(&mut self, i: usize, dts: i64) {
-        let anchor = match self.anchor {
+        let t = &self.tracks[i];
+        let ts = t.timescale;
+        let dts = i128::from(dts);
+        // Where this track's own timeline continues: one frame after its last output.
+        let next = t
+            .last_out
+            .map(|o| i128::from(o) + i128::from(t.last_duration.max(1)));
+        let mut floor = t.floor;
+        let (offset, generation) = match (self.run_start.take(), self.anchor) {
             // The run's first frame fixes the run anchor: it lands at the previous run's end.
-            Some(a) if a.timescale == 0 => {
-                let ts = self.tracks[i].timescale;
-                let start = (a.offset as f64 * f64::from(ts) / 1e6).round() as i64;
-                let start = start.max(self.tracks[i].last_out.map_or(0, |o| o + 1));
-                Anchor {
+            (Some(end), _) => {
+                let start = run_start_in(end, ts, t.last_out);
+                self.anchor = Some(Anchor {
                     offset: start - dts,
                     timescale: ts,
-                    generation: a.generation,
+                    generation: self.generation,
+                    run_end: Some(end),
+                });
+                floor = clamp_i64(start);
+                (start - dts, self.generation)
+            }
+            // An anchor this track has not adopted yet (or has, but without a frame passing
+            // since): follow it, unless that lands further than the gap from where this track
+            // should be (its timestamps jumped differently from the leader's): then it rebases
+            // on its own, to that point.
+            (None, Some(a)) if t.generation != a.generation || !t.passed => {
+                let offset = if a.timescale == ts {
+                    a.offset
+                } else {
+                    // Offsets are differences of two i64s, timescales are u32s: this fits.
+                    a.offset * i128::from(ts) / i128::from(a.timescale)
+                };
+                let expected = match a.run_end {
+                    Some(end) => {
+                        let start = run_start_in(end, ts, t.last_out);
+                        floor = clamp_i64(start);
+                        Some(start)
+                    }
+                    None => next.map(|n| n.max(i128::from(t.floor))),
+                };
+                let max_gap = (self.max_gap_secs * f64::from(ts)) as i128;
+                match expected {
+                    Some(e) if (dts + offset - e).abs() > max_gap => (e - dts, a.generation),
+                    _ => (offset, a.generation),
                 }
             }
-            // An anchor this track has not adopted yet: follow it.
-            Some(a) if self.tracks[i].generation != a.generation => a,
             // This track is the first to jump: it sets a new anchor that continues its own
             // timeline one frame after its last output.
             _ => {
                 self.generation += 1;
-                let t = &self.tracks[i];
-                let next = t.last_out.map_or(0, |o| o + t.last_duration.max(1));
-                Anchor {
+                let next = next.unwrap_or(0);
+                self.anchor = Some(Anchor {
                     offset: next - dts,
-                    timescale: t.timescale,
+                    timescale: ts,
                     generation: self.generation,
-                }
+                    run_end: None,
+                });
+                (next - dts, self.generation)
             }
         };
-        self.anchor = Some(anchor);
         let t = &mut self.tracks[i];
-        t.offset = if anchor.timescale == t.timescale {
-            anchor.offset
-        } else {
-            (anchor.offset as i128 * i128::from(t.timescale) / i128::from(anchor.timescale)) as i64
-        };
-        t.generation = anchor.generation;
+        t.offset = offset;
+        t.generation = generation;
+        t.floor = floor.max(0);
         t.last_in = None;
+    }
+}
+
+/// Where a run that starts after `end` starts in timescale `ts` (rounded up, so never before
+/// it), and after `last_out`, a track's last output.
+fn run_start_in(end: RunStart, ts: u32, last_out: Option<i64>) -> i128 {
+    let ts = i128::from(ts);
+    let end_timescale = i128::from(end.timescale);
+    let start = (end.ticks * ts + end_timescale - 1) / end_timescale;
+    start.max(last_out.map_or(0, |o| i128::from(o) + 1))
+}
+
+fn clamp_i64(v: i128) -> i64 {
+    i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn frame(track: usize, dts: i64, pts: i64) -> Frame {
+        Frame {
+            track,
+            dts,
+            pts,
+            duration: None,
+            keyframe: true,
+            data: Bytes::new(),
+        }
+    }
+
+    /// (dts, pts, discontinuity) of a passed frame.
+    fn pass(verdict: Verdict) -> (i64, i64, bool) {
+        match verdict {
+            Verdict::Pass {
+                frame,
+                discontinuity,
+            } => (frame.dts, frame.pts, discontinuity),
+            Verdict::Drop(reason) => panic!("dropped: {reason:?}"),
+        }
+    }
+
+    /// Found by `fuzz/fuzz_targets/timestamp_guard.rs` (input in
+    /// `fuzz/regressions/timestamp_guard/`): the distance between two timestamps at opposite
+    /// ends of `i64`, and the rebase offset, overflowed.
+    #[test]
+    fn timestamps_anywhere_in_i64_are_rebased_without_overflow() {
+        let mut guard = TimestampGuard::new(&[(90_000, true)], 10.0, 0.0);
+        assert_eq!(pass(guard.admit(frame(0, 0, 0))), (0, 0, false));
+        // Each jump continues one tick after the last output (the duration is unknown), and
+        // the PTS moves with the DTS.
+        assert_eq!(
+            pass(guard.admit(frame(0, i64::MIN, i64::MIN + 3000))),
+            (1, 3001, true)
+        );
+        assert_eq!(
+            pass(guard.admit(frame(0, i64::MAX, i64::MAX))),
+            (2, 2, true)
+        );
+        assert_eq!(
+            pass(guard.admit(frame(0, -7_671_319_014_043_271_169, 0))),
+            (3, 7_671_319_014_043_271_172, true)
+        );
+        assert_eq!(
+            guard.admit(frame(0, -7_671_319_014_043_271_169, 0)),
+            Verdict::Drop(DropReason::NonMonotonic)
+        );
+    }
+
+    /// Found by `fuzz/fuzz_targets/clip_writer.rs` (input in `fuzz/regressions/clip_writer/`):
+    /// a new run started at the previous run's last DTS instead of after it when that frame's
+    /// duration was unknown, or before it when a tick is shorter than the microsecond the run's
+    /// start was rounded to — whenever the track did not keep its index and timescale.
+    #[test]
+    fn a_new_run_starts_after_the_previous_runs_last_frame() {
+        let mut guard = TimestampGuard::new(&[(90_000, true)], 10.0, 0.0);
+        assert_eq!(pass(guard.admit(frame(0, 5000, 5000))).0, 0);
+        // The video track moves to index 1 (a new track list): it continues one tick later.
+        guard.new_run(&[(8000, false), (90_000, true)]);
+        assert_eq!(pass(guard.admit(frame(1, 777, 777))).0, 1);
+
+        // A 10 MHz clock: 2 ticks are 0.2 µs.
+        let mut guard = TimestampGuard::new(&[(10_000_000, true)], 10.0, 0.0);
+        assert_eq!(pass(guard.admit(frame(0, 0, 0))).0, 0);
+        assert_eq!(pass(guard.admit(frame(0, 1, 1))).0, 1);
+        guard.new_run(&[(8000, false), (10_000_000, true)]);
+        assert_eq!(pass(guard.admit(frame(1, 0, 0))).0, 2);
+        // Audio, first in its run's new timescale, starts at the end rounded up.
+        guard.new_run(&[(8000, false)]);
+        assert_eq!(pass(guard.admit(frame(0, 0, 0))).0, 1);
+    }
+
+    /// Found by `fuzz/fuzz_targets/pipeline.rs` (`fuzz/regressions/pipeline/`): a track whose
+    /// first frames of a run lie before the frame that fixed the run's anchor landed before the
+    /// run's start, overlapping the previous run; they are dropped.
+    #[test]
+    fn frames_before_a_new_runs_start_are_dropped() {
+        let mut guard = TimestampGuard::new(&[(90_000, true), (48_000, false)], 10.0, 0.0);
+        assert_eq!(pass(guard.admit(frame(0, 0, 0))).0, 0);
+        assert_eq!(pass(guard.admit(frame(0, 90_000, 90_000))).0, 90_000);
+        guard.new_run(&[(90_000, true), (48_000, false)]);
+        // Audio comes first and starts the run at 2 s (the end of the last video frame)...
+        assert_eq!(pass(guard.admit(frame(1, 48_000, 48_000))).0, 96_000);
+        // ...video's first frames are half a second earlier: before the run's start.
+        assert_eq!(
+            guard.admit(frame(0, 45_000, 45_000)),
+            Verdict::Drop(DropReason::NonMonotonic)
+        );
+        assert_eq!(pass(guard.admit(frame(0, 90_000, 90_000))).0, 180_000);
+    }
+
+    /// Found by `fuzz/fuzz_targets/clip_writer.rs` (`fuzz/regressions/clip_writer/`): a track
+    /// whose first frame of a run was dropped that way took its next frame for a jump of its
+    /// own, and its bogus anchor placed the other tracks before the run's start.
+    #[test]
+    fn a_track_dropped_before_the_runs_start_keeps_following_it() {
+        let mut guard = TimestampGuard::new(&[(90_000, true)], 10.0, 0.0);
+        assert_eq!(pass(guard.admit(frame(0, 0, 0))).0, 0);
+        assert_eq!(pass(guard.admit(frame(0, 90_000, 90_000))).0, 90_000);
+        guard.new_run(&[(90_000, true), (8000, false), (1000, true)]);
+        assert_eq!(pass(guard.admit(frame(0, 90_000, 90_000))).0, 180_000);
+        for dts in [500, 600] {
+            assert_eq!(
+                guard.admit(frame(2, dts, dts)),
+                Verdict::Drop(DropReason::NonMonotonic)
+            );
+        }
+        assert_eq!(pass(guard.admit(frame(1, 8000, 8000))).0, 16_000);
+        assert_eq!(pass(guard.admit(frame(2, 1500, 1500))).0, 2500);
+    }
+
+    /// Found by `fuzz/fuzz_targets/clip_writer.rs` (`fuzz/regressions/clip_writer/`): a track
+    /// with no frame passed in the run yet whose timestamps jumped led a rebase from nowhere,
+    /// and the next track to follow it landed before the run's start.
+    #[test]
+    fn a_track_without_output_in_the_run_does_not_lead_a_rebase() {
+        let mut guard = TimestampGuard::new(&[(90_000, true)], 1.0, 0.0);
+        assert_eq!(pass(guard.admit(frame(0, 0, 0))).0, 0);
+        assert_eq!(pass(guard.admit(frame(0, 90_000, 90_000))).0, 90_000);
+        guard.new_run(&[(90_000, true), (8000, false), (1000, true)]);
+        // Video starts the run at 2 s; audio's first frame lies before that (dropped), then
+        // its timestamps jump by 5 s: it joins the run at its start.
+        assert_eq!(pass(guard.admit(frame(0, 90_000, 90_000))).0, 180_000);
+        assert_eq!(
+            guard.admit(frame(1, 4000, 4000)),
+            Verdict::Drop(DropReason::NonMonotonic)
+        );
+        assert_eq!(pass(guard.admit(frame(1, 44_000, 44_000))).0, 16_000);
+        // Video follows the run's anchor, not one set by the audio's jump.
+        assert_eq!(pass(guard.admit(frame(2, 1000, 1000))).0, 2000);
+    }
+
+    /// Found by `fuzz/fuzz_targets/clip_writer.rs` and `pipeline.rs`
+    /// (`fuzz/regressions/*/run_without_frames*`).
+    #[test]
+    fn a_run_without_frames_does_not_forget_where_the_timeline_ends() {
+        let mut guard = TimestampGuard::new(&[(90_000, true)], 10.0, 0.0);
+        assert_eq!(pass(guard.admit(frame(0, 0, 0))).0, 0);
+        guard.new_run(&[(1000, true)]);
+        guard.new_run(&[(90_000, true)]);
+        assert_eq!(pass(guard.admit(frame(0, 0, 0))).0, 1);
     }
 }

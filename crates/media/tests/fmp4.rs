@@ -1,7 +1,7 @@
 //! The fMP4 writer's output parsed back with an independent parser (mp4-atom).
 
 use bytes::Bytes;
-use mp4_atom::{Any, Codec as Entry, Decode, Ftyp, Moof, Moov};
+use mp4_atom::{Any, Codec as Entry, Decode, Encode, Ftyp, Moof, Moov};
 use sluice_media::Track;
 use sluice_media::codec::{aac, avc};
 use sluice_media::mp4::fragment::{Sample, TrackRun, write_fragment};
@@ -215,6 +215,13 @@ fn garbage_files_are_errors_not_panics() {
     use sluice_media::demux::demux;
     assert!(demux(&Bytes::from_static(b"")).is_err());
     assert!(demux(&Bytes::from_static(b"\0\0\0\x08moov")).is_err());
+    // Found by fuzz/fuzz_targets/demux.rs: a 64-bit box size near 2^64 overflowed the walk.
+    assert!(matches!(
+        demux(&Bytes::from_static(
+            b"\0\0\0\x08ftyp\0\0\0\x01free\xff\xff\xff\xff\xff\xff\xff\xff"
+        )),
+        Err(sluice_media::demux::DemuxError::NoMoov)
+    ));
     let clip = include_bytes!("../../sluice/assets/demo.mp4");
     // Truncations and bit flips across the moov never panic.
     for cut in (0..clip.len()).step_by(clip.len() / 97) {
@@ -226,4 +233,143 @@ fn garbage_files_are_errors_not_panics() {
         let _ = demux(&Bytes::copy_from_slice(&flipped));
         flipped[i] ^= 0x5a;
     }
+}
+
+/// The demo clip with its `moov` replaced by `edit(moov)`, written after the `mdat` (a `free`
+/// box holds the old `moov`'s place, so the chunk offsets stay valid).
+fn demo_with_moov(edit: impl FnOnce(&mut Moov)) -> Bytes {
+    let demo = include_bytes!("../../sluice/assets/demo.mp4");
+    let mut buf = &demo[..];
+    let ftyp = Ftyp::decode(&mut buf).unwrap();
+    let mut moov = Moov::decode(&mut buf).unwrap();
+    edit(&mut moov);
+    let mut out = Vec::new();
+    ftyp.encode(&mut out).unwrap();
+    let hole = demo.len() - buf.len() - out.len();
+    out.extend_from_slice(&(hole as u32).to_be_bytes());
+    out.extend_from_slice(b"free");
+    out.resize(out.len() + hole - 8, 0);
+    out.extend_from_slice(buf); // the mdat
+    moov.encode(&mut out).unwrap();
+    Bytes::from(out)
+}
+
+/// Found by `fuzz/fuzz_targets/demux.rs` (the 28-byte input is in `fuzz/regressions/demux/`):
+/// mp4-atom 0.17 decodes a version-0 `sgpd` with 600 million entries out of 20 bytes, taking
+/// gigabytes of memory; the demuxer defuses such boxes before decoding.
+#[test]
+fn a_version_0_sample_group_box_is_skipped_not_decoded() {
+    use sluice_media::demux::{DemuxError, demux};
+    let tiny = b"\0\0\0\0moov\0\0\0\0sgpd\0\x20ftnpis$din";
+    assert!(matches!(
+        demux(&Bytes::from_static(tiny)),
+        Err(DemuxError::Invalid(_))
+    ));
+    // In a real file, next to the audio's version-1 `sgpd` (kept), the bomb is skipped.
+    let mut bomb = vec![0, 0, 0, 20];
+    bomb.extend_from_slice(b"sgpd");
+    bomb.extend_from_slice(&[0, 0, 0, 0]); // version 0
+    bomb.extend_from_slice(b"xxxx"); // an unknown grouping type
+    bomb.extend_from_slice(&u32::MAX.to_be_bytes()); // entry_count
+    let clip = include_bytes!("../../sluice/assets/demo.mp4");
+    let plain = sluice_media::demux::demux(&Bytes::from_static(clip)).unwrap();
+    let patched = demux(&Bytes::from(insert_into_first_stbl(clip, &bomb))).unwrap();
+    assert_eq!(patched.frames, plain.frames);
+}
+
+/// `file` with `child` appended to the first track's `stbl`, the sizes of its ancestors grown
+/// to match, and every chunk offset moved by as much (the demo's `moov` precedes its `mdat`).
+fn insert_into_first_stbl(file: &[u8], child: &[u8]) -> Vec<u8> {
+    let grow = child.len() as u32;
+    let mut out = file.to_vec();
+    let moov = child_box(&out, None, b"moov");
+    let stbl_of = |out: &[u8], trak| {
+        let mdia = child_box(out, Some(trak), b"mdia");
+        let minf = child_box(out, Some(mdia), b"minf");
+        (mdia, minf, child_box(out, Some(minf), b"stbl"))
+    };
+    let mut at = moov + 8;
+    while at < moov + box_size(&out, moov) {
+        if &out[at + 4..at + 8] == b"trak" {
+            let stco = child_box(&out, Some(stbl_of(&out, at).2), b"stco");
+            let count = box_size(&out, stco + 12);
+            for i in 0..count {
+                let entry = stco + 16 + 4 * i;
+                let offset = box_size(&out, entry) as u32 + grow;
+                out[entry..entry + 4].copy_from_slice(&offset.to_be_bytes());
+            }
+        }
+        at += box_size(&out, at);
+    }
+    let trak = child_box(&out, Some(moov), b"trak");
+    let (mdia, minf, stbl) = stbl_of(&out, trak);
+    let stbl_end = stbl + box_size(&out, stbl);
+    for ancestor in [moov, trak, mdia, minf, stbl] {
+        let size = box_size(&out, ancestor) as u32 + grow;
+        out[ancestor..ancestor + 4].copy_from_slice(&size.to_be_bytes());
+    }
+    out.splice(stbl_end..stbl_end, child.iter().copied());
+    out
+}
+
+/// The big-endian u32 at `at` (a box's size, or a table entry).
+fn box_size(buf: &[u8], at: usize) -> usize {
+    u32::from_be_bytes(buf[at..at + 4].try_into().unwrap()) as usize
+}
+
+/// The offset of the first box of kind `kind` in `parent`'s body (or at the top level).
+fn child_box(buf: &[u8], parent: Option<usize>, kind: &[u8; 4]) -> usize {
+    let mut at = parent.map_or(0, |p| p + 8);
+    while &buf[at + 4..at + 8] != kind {
+        at += box_size(buf, at);
+    }
+    at
+}
+
+/// Chunk offsets near `u64::MAX` and an edit list that starts after the end of its track are
+/// errors, not overflows.
+#[test]
+fn hostile_sample_tables_are_errors_not_overflows() {
+    use sluice_media::demux::{DemuxError, demux};
+    let huge_offsets = demo_with_moov(|moov| {
+        let stbl = &mut moov.trak[0].mdia.minf.stbl;
+        let chunks = stbl.stco.take().unwrap().entries.len();
+        stbl.co64 = Some(mp4_atom::Co64 {
+            entries: vec![u64::MAX - 10; chunks],
+        });
+    });
+    assert!(matches!(
+        demux(&huge_offsets),
+        Err(DemuxError::SampleTable {
+            what: "sample beyond the end of the file",
+            ..
+        })
+    ));
+    let late_edit = demo_with_moov(|moov| {
+        let trak = &mut moov.trak[0];
+        trak.mdia.minf.stbl.ctts = Some(mp4_atom::Ctts {
+            entries: vec![mp4_atom::CttsEntry {
+                sample_count: u32::MAX,
+                sample_offset: -3000,
+            }],
+        });
+        trak.edts = Some(mp4_atom::Edts {
+            elst: Some(mp4_atom::Elst {
+                entries: vec![mp4_atom::ElstEntry {
+                    segment_duration: 1000,
+                    media_time: Some(i64::MAX as u64),
+                    media_rate: 1.into(),
+                }],
+            }),
+        });
+    });
+    assert!(matches!(
+        demux(&late_edit),
+        Err(DemuxError::SampleTable {
+            what: "edit list starts after the track's end",
+            ..
+        })
+    ));
+    // The rebuilt file itself is fine.
+    assert!(demux(&demo_with_moov(|_| {})).is_ok());
 }

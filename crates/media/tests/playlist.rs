@@ -233,6 +233,24 @@ fn target_duration_counts_the_longest_segment() {
     assert!(text.contains("#EXTINF:2.560,\n"), "{text}");
 }
 
+/// Found by `fuzz/fuzz_targets/pipeline.rs` (`fuzz/regressions/pipeline/`): a segment of
+/// 2.4996 s is written `#EXTINF:2.500`, which a client rounds to 3, over a target duration of 2
+/// (RFC 8216bis §4.4.3.1 requires the rounded EXTINF to be at most the target).
+#[test]
+fn target_duration_covers_the_extinf_as_written() {
+    let mut ring = SegmentRing::new(3);
+    ring.apply(Event::SegmentStart {
+        init: init(0),
+        discontinuity: false,
+        start_time: t0(),
+    });
+    ring.apply(part(0.3, true, 10));
+    ring.apply(Event::SegmentEnd { duration: 2.4996 });
+    let text = media_playlist(&ring, &ll(), false).unwrap();
+    assert!(text.contains("#EXTINF:2.500,\n"), "{text}");
+    assert!(text.contains("#EXT-X-TARGETDURATION:3\n"), "{text}");
+}
+
 #[test]
 fn master_playlist_has_bandwidth_codecs_and_resolution() {
     let mut ring = SegmentRing::new(7);
@@ -346,6 +364,23 @@ fn blocking_reload_status_rules() {
     assert_eq!(blocking(&ring, 8, Some(10), limit), Blocking::Reject);
     // Older segments are complete.
     assert_eq!(blocking(&ring, 3, Some(99), limit), Blocking::Ready);
+}
+
+/// Found by `fuzz/fuzz_targets/pipeline.rs` (input in `fuzz/regressions/pipeline/`):
+/// `_HLS_part=18446744073709551615` on the segment in progress overflowed `part + 1` (a panic
+/// in debug builds, a request held for nothing in release builds).
+#[test]
+fn blocking_on_the_largest_part_index_is_rejected() {
+    let ring = full_ring();
+    let limit = advance_part_limit(0.3);
+    assert_eq!(
+        blocking(&ring, 7, Some(usize::MAX), limit),
+        Blocking::Reject
+    );
+    assert_eq!(
+        blocking(&ring, 8, Some(usize::MAX), limit),
+        Blocking::Reject
+    );
 }
 
 #[test]

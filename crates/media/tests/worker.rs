@@ -8,7 +8,7 @@ use mp4_atom::{Decode, Moof};
 use sluice_media::codec::{aac, avc};
 use sluice_media::pipeline::{Pipeline, PipelineConfig};
 use sluice_media::ring::SegmentRing;
-use sluice_media::segmenter::{Event, SegmenterConfig, SegmenterError};
+use sluice_media::segmenter::{Event, Segmenter, SegmenterConfig, SegmenterError};
 use sluice_media::timestamp::{DropReason, TimestampError};
 use sluice_media::{Frame, Track};
 
@@ -329,6 +329,75 @@ fn a_jump_keeps_audio_in_sync_with_video() {
         "video ends at {last_video}, audio at {last_audio}"
     );
     assert!(last_video < 10.0, "the timeline did not jump: {last_video}");
+}
+
+/// Found by `fuzz/fuzz_targets/pipeline.rs` (input in `fuzz/regressions/pipeline/`): a track
+/// whose timestamps jumped by another amount than the leader's adopted the leader's shift
+/// anyway, so its output jumped: here to ~5·10^14 s, where no part ever reached it (the audio
+/// was lost); with other values, the segmenter's arithmetic overflowed.
+#[test]
+fn a_track_whose_timestamps_jump_differently_rebases_on_its_own() {
+    // Video jumps by 100 s at 2.5 s; audio by 5·10^17 s.
+    let tracks = [video_track(), audio_track()];
+    let mut frames = Vec::new();
+    for i in 0..60 {
+        let mut v = video(i);
+        if i >= 30 {
+            v.dts += 100 * 90_000;
+            v.pts += 100 * 90_000;
+        }
+        frames.push(v);
+        let a = i * TICKS * 8000 / 90_000;
+        if a % 1024 < 667 {
+            let dts = a - a % 1024;
+            frames.push(audio(if i >= 31 {
+                dts + 4_000_000_000_000_000_000
+            } else {
+                dts
+            }));
+        }
+    }
+    let r = run(&tracks, frames, true);
+    let mut audio_times = Vec::new();
+    for (track, base, durations) in trafs(&r.events) {
+        if track == 2 {
+            let mut t = base;
+            for d in durations {
+                audio_times.push(t as f64 / 8000.0);
+                t += u64::from(d);
+            }
+        }
+    }
+    let last_video = *video_timeline(&r.events).last().unwrap() as f64 / 90_000.0;
+    let last_audio = *audio_times.last().unwrap();
+    assert!(audio_times.windows(2).all(|w| w[0] < w[1]));
+    assert!(
+        (last_video - last_audio).abs() < 0.2,
+        "video ends at {last_video}, audio at {last_audio}"
+    );
+}
+
+/// The segmenter's own arithmetic saturates for frames at the far end of `i64` (it is public,
+/// and trusts its caller only for monotonic DTS).
+#[test]
+fn segmenter_takes_timestamps_at_the_end_of_i64() {
+    let mut segmenter = Segmenter::new(SegmenterConfig {
+        min_segment_secs: 1.9,
+        part_target_secs: 1.0,
+    });
+    segmenter.start_run(&[video_track()]).unwrap();
+    let mut events = Vec::new();
+    for (dts, keyframe) in [(0, true), (i64::MAX - 1, false)] {
+        let mut frame = video(0);
+        frame.dts = dts;
+        frame.pts = dts;
+        frame.keyframe = keyframe;
+        segmenter.push(frame, false, now(), &mut events);
+    }
+    segmenter.finish(&mut events);
+    let parts: Vec<Vec<u32>> = trafs(&events).into_iter().map(|t| t.2).collect();
+    assert_eq!(parts, [vec![u32::MAX], vec![1]]);
+    assert!(segment_durations(&events)[0] > 1e14);
 }
 
 #[test]

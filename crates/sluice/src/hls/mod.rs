@@ -121,33 +121,54 @@ async fn master(State(hub): State<Arc<Hub>>, Path(token): Path<String>) -> Respo
     }
 }
 
-/// The blocking-reload query of a media playlist request.
+/// The blocking-reload query of a media playlist request (RFC 8216bis §6.2.5.2).
 #[derive(Debug, Default, PartialEq, Eq)]
-struct PlaylistQuery {
-    msn: Option<u64>,
-    part: Option<usize>,
-    skip: bool,
+pub struct PlaylistQuery {
+    /// `_HLS_msn`: the media sequence number the playlist must contain.
+    pub msn: Option<u64>,
+    /// `_HLS_part`: the part of that segment the playlist must contain.
+    pub part: Option<usize>,
+    /// `_HLS_skip=YES` or `v2`: a delta update.
+    pub skip: bool,
 }
 
-/// Parses `_HLS_msn`, `_HLS_part` and `_HLS_skip`; other parameters are ignored, malformed
-/// values are an error.
-fn parse_query(raw: Option<&str>) -> Result<PlaylistQuery, ()> {
+/// A playlist query that must be answered with 400 Bad Request.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid LL-HLS playlist query: {0}")]
+pub struct InvalidQuery(&'static str);
+
+/// Parses `_HLS_msn`, `_HLS_part` and `_HLS_skip` from a raw query string; other parameters
+/// are ignored, malformed values are an error. Public for the fuzz targets (`fuzz/`): the
+/// query is untrusted input.
+pub fn parse_query(raw: Option<&str>) -> Result<PlaylistQuery, InvalidQuery> {
     let mut q = PlaylistQuery::default();
     for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         match key {
-            "_HLS_msn" => q.msn = Some(value.parse().map_err(|_| ())?),
-            "_HLS_part" => q.part = Some(value.parse().map_err(|_| ())?),
+            "_HLS_msn" => {
+                q.msn = Some(
+                    value
+                        .parse()
+                        .map_err(|_| InvalidQuery("_HLS_msn is not a sequence number"))?,
+                )
+            }
+            "_HLS_part" => {
+                q.part = Some(
+                    value
+                        .parse()
+                        .map_err(|_| InvalidQuery("_HLS_part is not a part index"))?,
+                )
+            }
             "_HLS_skip" => match value {
                 "YES" | "v2" => q.skip = true,
                 "NO" => {}
-                _ => return Err(()),
+                _ => return Err(InvalidQuery("_HLS_skip is not YES, v2 or NO")),
             },
             _ => {}
         }
     }
     if q.part.is_some() && q.msn.is_none() {
-        return Err(());
+        return Err(InvalidQuery("_HLS_part without _HLS_msn"));
     }
     Ok(q)
 }
@@ -301,8 +322,10 @@ fn init_response(
     r
 }
 
-/// `N.m4s` or `N.P.m4s`.
-fn parse_media_name(file: &str) -> Option<(u64, Option<usize>)> {
+/// A media file name, `N.m4s` (segment `N`) or `N.P.m4s` (part `P` of segment `N`), as
+/// `(N, P)`; `None` (a 404) for anything else. Public for the fuzz targets (`fuzz/`): the
+/// name is untrusted input.
+pub fn parse_media_name(file: &str) -> Option<(u64, Option<usize>)> {
     let stem = file.strip_suffix(".m4s")?;
     match stem.split_once('.') {
         None => Some((stem.parse().ok()?, None)),
@@ -453,12 +476,17 @@ mod tests {
         );
         assert_eq!(
             parse_query(Some("_HLS_part=2")),
-            Err(()),
-            "part without msn"
+            Err(InvalidQuery("_HLS_part without _HLS_msn"))
         );
-        assert_eq!(parse_query(Some("_HLS_msn=-1")), Err(()));
-        assert_eq!(parse_query(Some("_HLS_msn=x")), Err(()));
-        assert_eq!(parse_query(Some("_HLS_skip=maybe")), Err(()));
+        assert!(parse_query(Some("_HLS_msn=-1")).is_err());
+        assert_eq!(
+            parse_query(Some("_HLS_msn=x")),
+            Err(InvalidQuery("_HLS_msn is not a sequence number"))
+        );
+        assert_eq!(
+            parse_query(Some("_HLS_skip=maybe")),
+            Err(InvalidQuery("_HLS_skip is not YES, v2 or NO"))
+        );
         assert_eq!(parse_query(Some("_HLS_skip=v2")).map(|q| q.skip), Ok(true));
     }
 }
