@@ -16,6 +16,7 @@ export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 # cargo fuzz has no --locked: fail here if fuzz/Cargo.lock is out of date.
 cargo metadata --locked --format-version 1 >/dev/null
+cargo fmt --check
 cargo fuzz build
 
 bin="target/$(rustc -vV | sed -n 's/^host: //p')/release"

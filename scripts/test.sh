@@ -37,3 +37,7 @@ python3 -c "import m3u8" >/dev/null 2>&1 || python3 -m pip install --quiet m3u8
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+
+# Fuzzing smoke: every cargo-fuzz target for 15 s, over its seeds and regression inputs
+# (fuzz/README.md). Adds about a minute and a half warm plus the sanitizer build cold.
+scripts/fuzz-smoke.sh

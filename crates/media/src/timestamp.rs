@@ -64,8 +64,8 @@ struct TrackState {
     offset: i128,
     /// The anchor generation this track has adopted.
     generation: u64,
-    /// Outputs below this are dropped: the start of the run, for a track whose first frames
-    /// lie before the frame that fixed the run's anchor (they would overlap the previous run).
+    /// The run's start in this track's timescale (the previous run's end, rounded up): outputs
+    /// below it are dropped, as they would overlap the previous run.
     floor: i64,
     /// Whether a frame of this track passed in this run: a track that has none has no
     /// timeline of its own to continue, so it never leads a rebase.
@@ -78,15 +78,21 @@ struct Anchor {
     offset: i128,
     timescale: u32,
     generation: u64,
-    /// The previous run's end, for the anchor of a new run.
-    run_end: Option<RunStart>,
 }
 
-/// Where a new run starts: the previous run's end, `ticks` of `timescale`.
+/// A point of the output timeline: `ticks` of `timescale`, exactly.
 #[derive(Clone, Copy, Debug)]
-struct RunStart {
+struct TimelinePoint {
     ticks: i128,
     timescale: u32,
+}
+
+impl TimelinePoint {
+    /// The point in timescale `ts`, rounded up (so never before it).
+    fn ceil_in(self, ts: u32) -> i128 {
+        let from = i128::from(self.timescale);
+        (self.ticks * i128::from(ts) + from - 1) / from
+    }
 }
 
 /// See the module documentation.
@@ -97,10 +103,10 @@ pub struct TimestampGuard {
     missing_in_row: u32,
     anchor: Option<Anchor>,
     /// Set by [`TimestampGuard::new_run`] until the run's first frame fixes the anchor.
-    run_start: Option<RunStart>,
+    run_anchor_pending: bool,
     /// The end of the output timeline as of the last [`TimestampGuard::new_run`]: a run without
     /// frames, or with other tracks, must not make the next one start earlier.
-    timeline_end: RunStart,
+    timeline_end: TimelinePoint,
     generation: u64,
 }
 
@@ -114,9 +120,9 @@ impl TimestampGuard {
             tracks: Vec::new(),
             missing_in_row: 0,
             anchor: None,
-            run_start: None,
+            run_anchor_pending: false,
             // The first run starts at the origin, in milliseconds.
-            timeline_end: RunStart {
+            timeline_end: TimelinePoint {
                 ticks: (origin_secs.max(0.0) * 1000.0).round() as i128,
                 timescale: 1000,
             },
@@ -135,7 +141,7 @@ impl TimestampGuard {
             .iter()
             .filter_map(|t| {
                 let o = t.last_out?;
-                Some(RunStart {
+                Some(TimelinePoint {
                     ticks: i128::from(o) + i128::from(t.last_duration.max(1)),
                     timescale: t.timescale,
                 })
@@ -163,7 +169,7 @@ impl TimestampGuard {
                     last_duration: prev.map_or(0, |t| t.last_duration),
                     offset: 0,
                     generation: 0,
-                    floor: 0,
+                    floor: clamp_i64(end.ceil_in(timescale)),
                     passed: false,
                 }
             })
@@ -172,7 +178,7 @@ impl TimestampGuard {
         self.generation += 1;
         // The run's anchor is fixed by its first frame (see `adopt_anchor`).
         self.anchor = None;
-        self.run_start = Some(end);
+        self.run_anchor_pending = true;
     }
 
     /// Records a frame that arrived without a DTS. Fails once more than [`MAX_MISSING_DTS`]
@@ -237,59 +243,41 @@ impl TimestampGuard {
         let t = &self.tracks[i];
         let ts = t.timescale;
         let dts = i128::from(dts);
-        // Where this track's own timeline continues: one frame after its last output.
-        let next = t
-            .last_out
-            .map(|o| i128::from(o) + i128::from(t.last_duration.max(1)));
-        let mut floor = t.floor;
-        let (offset, generation) = match (self.run_start.take(), self.anchor) {
-            // The run's first frame fixes the run anchor: it lands at the previous run's end.
-            (Some(end), _) => {
-                let start = run_start_in(end, ts, t.last_out);
-                self.anchor = Some(Anchor {
-                    offset: start - dts,
-                    timescale: ts,
-                    generation: self.generation,
-                    run_end: Some(end),
-                });
-                floor = clamp_i64(start);
-                (start - dts, self.generation)
-            }
+        // Where this track's own timeline continues: one frame after its last output, and not
+        // before the run's start.
+        let floor = i128::from(t.floor);
+        let next = t.last_out.map_or(floor, |o| {
+            (i128::from(o) + i128::from(t.last_duration.max(1))).max(floor)
+        });
+        let (offset, generation) = match self.anchor {
             // An anchor this track has not adopted yet (or has, but without a frame passing
             // since): follow it, unless that lands further than the gap from where this track
-            // should be (its timestamps jumped differently from the leader's): then it rebases
+            // continues (its timestamps jumped differently from the leader's): then it rebases
             // on its own, to that point.
-            (None, Some(a)) if t.generation != a.generation || !t.passed => {
+            Some(a) if !self.run_anchor_pending && (t.generation != a.generation || !t.passed) => {
                 let offset = if a.timescale == ts {
                     a.offset
                 } else {
                     // Offsets are differences of two i64s, timescales are u32s: this fits.
                     a.offset * i128::from(ts) / i128::from(a.timescale)
                 };
-                let expected = match a.run_end {
-                    Some(end) => {
-                        let start = run_start_in(end, ts, t.last_out);
-                        floor = clamp_i64(start);
-                        Some(start)
-                    }
-                    None => next.map(|n| n.max(i128::from(t.floor))),
-                };
                 let max_gap = (self.max_gap_secs * f64::from(ts)) as i128;
-                match expected {
-                    Some(e) if (dts + offset - e).abs() > max_gap => (e - dts, a.generation),
-                    _ => (offset, a.generation),
+                if (dts + offset - next).abs() > max_gap {
+                    (next - dts, a.generation)
+                } else {
+                    (offset, a.generation)
                 }
             }
-            // This track is the first to jump: it sets a new anchor that continues its own
-            // timeline one frame after its last output.
+            // This track is the first to jump, or the run's first frame: it sets a new anchor
+            // that continues its own timeline.
             _ => {
-                self.generation += 1;
-                let next = next.unwrap_or(0);
+                if !std::mem::take(&mut self.run_anchor_pending) {
+                    self.generation += 1;
+                }
                 self.anchor = Some(Anchor {
                     offset: next - dts,
                     timescale: ts,
                     generation: self.generation,
-                    run_end: None,
                 });
                 (next - dts, self.generation)
             }
@@ -297,18 +285,8 @@ impl TimestampGuard {
         let t = &mut self.tracks[i];
         t.offset = offset;
         t.generation = generation;
-        t.floor = floor.max(0);
         t.last_in = None;
     }
-}
-
-/// Where a run that starts after `end` starts in timescale `ts` (rounded up, so never before
-/// it), and after `last_out`, a track's last output.
-fn run_start_in(end: RunStart, ts: u32, last_out: Option<i64>) -> i128 {
-    let ts = i128::from(ts);
-    let end_timescale = i128::from(end.timescale);
-    let start = (end.ticks * ts + end_timescale - 1) / end_timescale;
-    start.max(last_out.map_or(0, |o| i128::from(o) + 1))
 }
 
 fn clamp_i64(v: i128) -> i64 {
@@ -330,6 +308,16 @@ mod tests {
             keyframe: true,
             data: Bytes::new(),
         }
+    }
+
+    /// A guard whose first run had one video track (90 kHz) with frames at 0 and 1 s, so the
+    /// run ends at 2 s, then starts a run with `tracks`.
+    fn after_a_two_second_run(tracks: &[(u32, bool)], max_gap_secs: f64) -> TimestampGuard {
+        let mut guard = TimestampGuard::new(&[(90_000, true)], max_gap_secs, 0.0);
+        assert_eq!(pass(guard.admit(frame(0, 0, 0))).0, 0);
+        assert_eq!(pass(guard.admit(frame(0, 90_000, 90_000))).0, 90_000);
+        guard.new_run(tracks);
+        guard
     }
 
     /// (dts, pts, discontinuity) of a passed frame.
@@ -398,10 +386,7 @@ mod tests {
     /// run's start, overlapping the previous run; they are dropped.
     #[test]
     fn frames_before_a_new_runs_start_are_dropped() {
-        let mut guard = TimestampGuard::new(&[(90_000, true), (48_000, false)], 10.0, 0.0);
-        assert_eq!(pass(guard.admit(frame(0, 0, 0))).0, 0);
-        assert_eq!(pass(guard.admit(frame(0, 90_000, 90_000))).0, 90_000);
-        guard.new_run(&[(90_000, true), (48_000, false)]);
+        let mut guard = after_a_two_second_run(&[(90_000, true), (48_000, false)], 10.0);
         // Audio comes first and starts the run at 2 s (the end of the last video frame)...
         assert_eq!(pass(guard.admit(frame(1, 48_000, 48_000))).0, 96_000);
         // ...video's first frames are half a second earlier: before the run's start.
@@ -417,10 +402,8 @@ mod tests {
     /// own, and its bogus anchor placed the other tracks before the run's start.
     #[test]
     fn a_track_dropped_before_the_runs_start_keeps_following_it() {
-        let mut guard = TimestampGuard::new(&[(90_000, true)], 10.0, 0.0);
-        assert_eq!(pass(guard.admit(frame(0, 0, 0))).0, 0);
-        assert_eq!(pass(guard.admit(frame(0, 90_000, 90_000))).0, 90_000);
-        guard.new_run(&[(90_000, true), (8000, false), (1000, true)]);
+        let mut guard =
+            after_a_two_second_run(&[(90_000, true), (8000, false), (1000, true)], 10.0);
         assert_eq!(pass(guard.admit(frame(0, 90_000, 90_000))).0, 180_000);
         for dts in [500, 600] {
             assert_eq!(
@@ -437,10 +420,7 @@ mod tests {
     /// and the next track to follow it landed before the run's start.
     #[test]
     fn a_track_without_output_in_the_run_does_not_lead_a_rebase() {
-        let mut guard = TimestampGuard::new(&[(90_000, true)], 1.0, 0.0);
-        assert_eq!(pass(guard.admit(frame(0, 0, 0))).0, 0);
-        assert_eq!(pass(guard.admit(frame(0, 90_000, 90_000))).0, 90_000);
-        guard.new_run(&[(90_000, true), (8000, false), (1000, true)]);
+        let mut guard = after_a_two_second_run(&[(90_000, true), (8000, false), (1000, true)], 1.0);
         // Video starts the run at 2 s; audio's first frame lies before that (dropped), then
         // its timestamps jump by 5 s: it joins the run at its start.
         assert_eq!(pass(guard.admit(frame(0, 90_000, 90_000))).0, 180_000);
@@ -451,6 +431,24 @@ mod tests {
         assert_eq!(pass(guard.admit(frame(1, 44_000, 44_000))).0, 16_000);
         // Video follows the run's anchor, not one set by the audio's jump.
         assert_eq!(pass(guard.admit(frame(2, 1000, 1000))).0, 2000);
+    }
+
+    /// Found by `fuzz/fuzz_targets/clip_writer.rs` (`fuzz/regressions/clip_writer/`): a track
+    /// that joined a run after a jump had replaced the run's anchor was not held to the run's
+    /// start, and landed before it.
+    #[test]
+    fn a_track_joining_after_a_jump_still_starts_after_the_previous_run() {
+        let mut guard = after_a_two_second_run(&[(1000, true), (1000, true)], 1.0);
+        assert_eq!(pass(guard.admit(frame(0, 0, 0))).0, 2000);
+        // Track 0 jumps by 5 s: it continues one tick later.
+        assert_eq!(pass(guard.admit(frame(0, 5000, 5000))), (2001, 2001, true));
+        // Track 1 joins: the jump's shift puts its first frame at 1.001 s, before the run's
+        // start (2 s): dropped; it passes once past it.
+        assert_eq!(
+            guard.admit(frame(1, 4000, 4000)),
+            Verdict::Drop(DropReason::NonMonotonic)
+        );
+        assert_eq!(pass(guard.admit(frame(1, 5000, 5000))).0, 2001);
     }
 
     /// Found by `fuzz/fuzz_targets/clip_writer.rs` and `pipeline.rs`

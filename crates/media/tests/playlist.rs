@@ -217,18 +217,22 @@ fn discontinuity_tag_then_discontinuity_sequence_once_it_slides_out() {
     assert!(!text.contains("init/1.mp4"), "{text}");
 }
 
-#[test]
-fn target_duration_counts_the_longest_segment() {
+/// The LL-HLS playlist of a ring holding one complete segment of `duration` seconds.
+fn one_segment_playlist(duration: f64) -> String {
     let mut ring = SegmentRing::new(3);
-    let i = init(0);
     ring.apply(Event::SegmentStart {
-        init: i.clone(),
+        init: init(0),
         discontinuity: false,
         start_time: t0(),
     });
     ring.apply(part(0.3, true, 10));
-    ring.apply(Event::SegmentEnd { duration: 2.56 });
-    let text = media_playlist(&ring, &ll(), false).unwrap();
+    ring.apply(Event::SegmentEnd { duration });
+    media_playlist(&ring, &ll(), false).unwrap()
+}
+
+#[test]
+fn target_duration_counts_the_longest_segment() {
+    let text = one_segment_playlist(2.56);
     assert!(text.contains("#EXT-X-TARGETDURATION:3\n"), "{text}");
     assert!(text.contains("#EXTINF:2.560,\n"), "{text}");
 }
@@ -238,15 +242,7 @@ fn target_duration_counts_the_longest_segment() {
 /// (RFC 8216bis §4.4.3.1 requires the rounded EXTINF to be at most the target).
 #[test]
 fn target_duration_covers_the_extinf_as_written() {
-    let mut ring = SegmentRing::new(3);
-    ring.apply(Event::SegmentStart {
-        init: init(0),
-        discontinuity: false,
-        start_time: t0(),
-    });
-    ring.apply(part(0.3, true, 10));
-    ring.apply(Event::SegmentEnd { duration: 2.4996 });
-    let text = media_playlist(&ring, &ll(), false).unwrap();
+    let text = one_segment_playlist(2.4996);
     assert!(text.contains("#EXTINF:2.500,\n"), "{text}");
     assert!(text.contains("#EXT-X-TARGETDURATION:3\n"), "{text}");
 }

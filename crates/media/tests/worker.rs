@@ -286,31 +286,33 @@ fn huge_backward_jump_is_rebased_too() {
     assert_eq!(discontinuities(&r.events), [false, false, true]);
 }
 
-#[test]
-fn a_jump_keeps_audio_in_sync_with_video() {
-    // Video and audio (8 kHz) both jump forward by 100 s at 2.5 s; audio's last pre-jump
-    // frame arrives after video's first post-jump frame.
+/// Video and 8 kHz audio: video's timestamps jump by `video_jump` ticks at 2.5 s, audio's by
+/// `audio_jump` ticks, and audio's last pre-jump frame arrives after video's first post-jump
+/// frame.
+fn jumping_streams(video_jump: i64, audio_jump: i64) -> Run {
     let tracks = [video_track(), audio_track()];
     let mut frames = Vec::new();
-    let jump_secs = 100;
     for i in 0..60 {
         let t = i * TICKS;
         let mut v = video(i);
         if i >= 30 {
-            v.dts += jump_secs * 90_000;
-            v.pts += jump_secs * 90_000;
+            v.dts += video_jump;
+            v.pts += video_jump;
         }
         frames.push(v);
         // Two audio frames per video frame (1024 samples at 8 kHz = 128 ms > 83 ms: fewer).
         let a = t * 8000 / 90_000;
         if a % 1024 < 667 {
             let dts = a - a % 1024;
-            let jumped = i >= 31;
-            frames.push(audio(if jumped { dts + jump_secs * 8000 } else { dts }));
+            frames.push(audio(if i >= 31 { dts + audio_jump } else { dts }));
         }
     }
-    let r = run(&tracks, frames, true);
-    // Audio output times (in seconds) never stray more than a frame from video's.
+    run(&tracks, frames, true)
+}
+
+/// Audio output times (in seconds) increase and end within a frame of video's; returns where
+/// video ends.
+fn assert_audio_follows_video(r: &Run) -> f64 {
     let mut audio_times = Vec::new();
     for (track, base, durations) in trafs(&r.events) {
         if track == 2 {
@@ -328,6 +330,14 @@ fn a_jump_keeps_audio_in_sync_with_video() {
         (last_video - last_audio).abs() < 0.2,
         "video ends at {last_video}, audio at {last_audio}"
     );
+    last_video
+}
+
+#[test]
+fn a_jump_keeps_audio_in_sync_with_video() {
+    // Both jump forward by 100 s.
+    let r = jumping_streams(100 * 90_000, 100 * 8000);
+    let last_video = assert_audio_follows_video(&r);
     assert!(last_video < 10.0, "the timeline did not jump: {last_video}");
 }
 
@@ -337,44 +347,9 @@ fn a_jump_keeps_audio_in_sync_with_video() {
 /// was lost); with other values, the segmenter's arithmetic overflowed.
 #[test]
 fn a_track_whose_timestamps_jump_differently_rebases_on_its_own() {
-    // Video jumps by 100 s at 2.5 s; audio by 5·10^17 s.
-    let tracks = [video_track(), audio_track()];
-    let mut frames = Vec::new();
-    for i in 0..60 {
-        let mut v = video(i);
-        if i >= 30 {
-            v.dts += 100 * 90_000;
-            v.pts += 100 * 90_000;
-        }
-        frames.push(v);
-        let a = i * TICKS * 8000 / 90_000;
-        if a % 1024 < 667 {
-            let dts = a - a % 1024;
-            frames.push(audio(if i >= 31 {
-                dts + 4_000_000_000_000_000_000
-            } else {
-                dts
-            }));
-        }
-    }
-    let r = run(&tracks, frames, true);
-    let mut audio_times = Vec::new();
-    for (track, base, durations) in trafs(&r.events) {
-        if track == 2 {
-            let mut t = base;
-            for d in durations {
-                audio_times.push(t as f64 / 8000.0);
-                t += u64::from(d);
-            }
-        }
-    }
-    let last_video = *video_timeline(&r.events).last().unwrap() as f64 / 90_000.0;
-    let last_audio = *audio_times.last().unwrap();
-    assert!(audio_times.windows(2).all(|w| w[0] < w[1]));
-    assert!(
-        (last_video - last_audio).abs() < 0.2,
-        "video ends at {last_video}, audio at {last_audio}"
-    );
+    // Video jumps by 100 s, audio by 5·10^14 s.
+    let r = jumping_streams(100 * 90_000, 4_000_000_000_000_000_000);
+    assert_audio_follows_video(&r);
 }
 
 /// The segmenter's own arithmetic saturates for frames at the far end of `i64` (it is public,

@@ -110,6 +110,12 @@ fn blocking_reload_status_rules_over_http() {
         400,
         "beyond the advance limit"
     );
+    // Found by fuzz/fuzz_targets/pipeline.rs: the largest part index overflowed the limit check.
+    assert_eq!(
+        pl(&format!("_HLS_msn={s}&_HLS_part={}", usize::MAX)),
+        400,
+        "the largest part index"
+    );
     assert_eq!(pl("_HLS_msn=0"), 200, "an old segment: at once");
     // Waits for the next segment to complete, then answers with it listed.
     let r = get(&format!("{base}playlist.m3u8?_HLS_msn={s}"));
