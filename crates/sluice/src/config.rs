@@ -159,11 +159,13 @@ pub struct HlsConfig {
     pub segments: usize,
     /// Seconds without a segment or part request after which an HLS output is idle.
     pub idle_timeout: f64,
-    /// Complete segments a cold stream must have before its first playlist is answered. Two
-    /// is what every mainstream player needs: Chromium's native HLS refuses a live playlist
-    /// with one segment (`DEMUXER_ERROR_COULD_NOT_PARSE`), and GStreamer's `hlsdemux2` (1.22)
-    /// cannot match its second playlist against a first one that holds a single segment and
-    /// stalls for good. One starts hls.js, Safari, Shaka, ffmpeg and VLC a GOP sooner.
+    /// Complete segments (plus the first part of the next) a cold stream must have before its
+    /// first playlist is answered. Three is what every mainstream player needs: Chromium's
+    /// native HLS (156) fails a first live playlist with fewer (`DEMUXER_ERROR_COULD_NOT_PARSE`,
+    /// measured on cold streams: 2 fails every time, 3 plays), and GStreamer's `hlsdemux2`
+    /// (1.22) cannot match its second playlist against a first one that holds a single
+    /// segment and stalls for good. hls.js, Safari, Shaka, ffmpeg and VLC start on one: set 1
+    /// for the fastest start when only those are used (two GOPs sooner).
     pub startup_segments: usize,
     /// A timestamp jump larger than this many seconds is rebased and marked as a discontinuity.
     pub max_timestamp_gap: f64,
@@ -171,6 +173,15 @@ pub struct HlsConfig {
     pub restart_increment: f64,
     /// A run that lasted longer than this many seconds resets the restart delay.
     pub restart_reset: f64,
+    /// Mark a camera restart whose codec parameters did not change with `EXT-X-DISCONTINUITY`
+    /// (on by default; a restart with new parameters, a new init segment, is always marked).
+    /// RFC 8216bis recommends the tag for a new encoding sequence, and it tells players that
+    /// `EXT-X-PROGRAM-DATE-TIME` jumps by the outage while media time goes on (Shaka Player
+    /// places segments by date and jumps that gap). Off keeps VLC (3.0) playing across camera
+    /// restarts: it stops for good at any discontinuity in fMP4 HLS, because its adaptive
+    /// demuxer restarts the MP4 demuxer after the tag without sending the init segment again
+    /// ("no moov before mdat"). The output timeline continues across restarts either way.
+    pub restart_discontinuity: bool,
 }
 
 impl Default for HlsConfig {
@@ -181,10 +192,11 @@ impl Default for HlsConfig {
             part_duration: 0.25,
             segments: 7,
             idle_timeout: 300.0,
-            startup_segments: 2,
+            startup_segments: 3,
             max_timestamp_gap: 10.0,
             restart_increment: 10.0,
             restart_reset: 300.0,
+            restart_discontinuity: true,
         }
     }
 }
@@ -207,7 +219,7 @@ pub struct StreamConfig {
     /// Seconds allowed for connecting (RTSP DESCRIBE/SETUP/PLAY).
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout: f64,
-    /// Seconds without a frame after which a run ends with a timeout.
+    /// Seconds without a video frame after which a run ends with a timeout.
     #[serde(default = "default_stall_timeout")]
     pub stall_timeout: f64,
 }
@@ -518,7 +530,8 @@ mod tests {
             error("hls:\n  ll_hls: true\n  part_duraton: 0.3\n"),
             "sluice.yaml: hls: unknown field `part_duraton`, expected one of `ll_hls`, \
              `segment_duration`, `part_duration`, `segments`, `idle_timeout`, \
-             `startup_segments`, `max_timestamp_gap`, `restart_increment`, `restart_reset` at line 3 column 3"
+             `startup_segments`, `max_timestamp_gap`, `restart_increment`, `restart_reset`, \
+             `restart_discontinuity` at line 3 column 3"
         );
         assert_eq!(
             error("streams:\n  cam: { source: \"builtin:demo\", prelod: true }\n"),

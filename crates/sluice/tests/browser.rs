@@ -9,10 +9,6 @@ use std::process::Command;
 
 use common::*;
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// What play.mjs reported.
 struct Playback(serde_json::Value);
 
@@ -123,7 +119,7 @@ fn a_cold_rtsp_camera_plays_with_hlsjs() {
 }
 
 /// Chromium's native HLS on a cold stream, opened by its first viewer: the first playlist
-/// waits for `hls.startup_segments` (two) complete segments, which native HLS needs.
+/// waits for `hls.startup_segments` (three) complete segments, which native HLS needs.
 #[test]
 fn a_cold_demo_plays_with_native_hls() {
     let dir = tempfile::tempdir().unwrap();

@@ -9,7 +9,9 @@
 //! part named by the preload hint blocks until that part is complete. Status rules:
 //! `_HLS_part` without `_HLS_msn`, a malformed value, an msn more than two segments ahead or a
 //! part beyond the advance limit → 400; a wait longer than three target durations → 503 with
-//! `Retry-After` (RFC 8216bis §6.2.5.2 says 503 for that case; the reference used 404).
+//! `Retry-After` (RFC 8216bis §6.2.5.2 says 503 for that case; the reference used 404). The
+//! same holds for a hinted part or next segment not made in time (the camera is away); media
+//! that will never exist (out of the window, or a part a run ended before making) is a 404.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -58,9 +60,16 @@ fn stream_for(hub: &Hub, token: &str) -> Option<Arc<Stream>> {
 }
 
 /// Whether a cold stream has enough to start every mainstream player: `startup_segments`
-/// complete segments (see [`crate::config::HlsConfig::startup_segments`] for who needs what).
+/// complete segments and the first part of the next (see
+/// [`crate::config::HlsConfig::startup_segments`] for who needs what).
 fn ready_to_start(ring: &SegmentRing, startup_segments: usize) -> bool {
-    ring.segments().iter().filter(|s| s.is_complete()).count() >= startup_segments
+    let complete = ring.segments().iter().filter(|s| s.is_complete()).count();
+    complete > startup_segments
+        || (complete == startup_segments
+            && ring
+                .segments()
+                .back()
+                .is_some_and(|s| !s.is_complete() && !s.parts.is_empty()))
 }
 
 fn status(code: StatusCode) -> Response {
@@ -90,7 +99,7 @@ fn playlist_response(text: String, cache: &'static str) -> Response {
 }
 
 /// The multivariant playlist waits until the stream can start every mainstream player
-/// (`hls.startup_segments` complete segments; two by default, see the config docs). Should
+/// (`hls.startup_segments` complete segments; three by default, see the config docs). Should
 /// that not happen in time (a camera with a very long GOP), whatever exists is described.
 async fn master(State(hub): State<Arc<Hub>>, Path(token): Path<String>) -> Response {
     let Some(stream) = stream_for(&hub, &token) else {
@@ -365,7 +374,12 @@ async fn segment(
     };
     match parts {
         Some(parts) if !parts.is_empty() => media_response(&parts, &tag),
-        _ => status(StatusCode::NOT_FOUND),
+        // Gone: out of the window, or a part the run ended before making.
+        Some(_) => status(StatusCode::NOT_FOUND),
+        // Not made in time (the camera is away, or reconnecting): it may still come, so the
+        // player is told to retry, as for a blocking playlist request; a 404 would tell it
+        // the resource does not exist, and hls.js does not retry 4xx.
+        None => not_ready(),
     }
 }
 

@@ -140,7 +140,7 @@ pub struct SourceOptions {
     pub transport: Transport,
     /// Bound on the whole connection handshake (RTSP DESCRIBE/SETUP/PLAY).
     pub connect_timeout: Duration,
-    /// A run ends when no frame arrives for this long.
+    /// A run ends when no video frame arrives for this long (audio alone does not keep it).
     pub stall_timeout: Duration,
     /// Tracks RTSP sessions so shutdown can wait for their TEARDOWN.
     pub session_group: Option<Arc<retina::client::SessionGroup>>,

@@ -15,7 +15,9 @@ use retina::client::{
     Credentials, Demuxed, PlayOptions, Session, SessionOptions, SetupOptions, TcpTransportOptions,
     Transport as RetinaTransport, UdpTransportOptions,
 };
-use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParametersCodec};
+use retina::codec::{
+    CodecItem, FrameFormat, ParameterSetInsertion, ParametersRef, VideoParametersCodec,
+};
 use sluice_media::{Codec, Frame, Track};
 use tracing::{debug, info, warn};
 use url::Url;
@@ -85,6 +87,11 @@ pub struct RtspSource {
     tracks: Vec<Track>,
     pending: VecDeque<SourceEvent>,
     stall_timeout: Duration,
+    /// When the run ends unless a video frame arrives first: `stall_timeout` after the last
+    /// one. Audio and RTCP do not move it: segments are cut on video, so a camera whose video
+    /// encoder died while its audio goes on would otherwise hold a run that serves nothing
+    /// (and queue its audio) forever.
+    video_deadline: tokio::time::Instant,
     /// Frame rate from the video parameters, when the camera states it.
     pub frame_rate: Option<f64>,
 }
@@ -122,19 +129,19 @@ impl RtspSource {
         }
     }
 
-    /// The next frame; an error after `stall_timeout` without one.
+    /// The next frame; an error once `stall_timeout` passed without a video frame.
     pub async fn next(&mut self) -> Result<SourceEvent, SourceError> {
         if let Some(event) = self.pending.pop_front() {
             return Ok(event);
         }
         loop {
-            let item = tokio::time::timeout(self.stall_timeout, self.demuxed.next())
+            let item = tokio::time::timeout_at(self.video_deadline, self.demuxed.next())
                 .await
                 .map_err(|_| {
                     SourceError::new(
                         ErrorKind::Timeout,
                         format!(
-                            "no frame from the camera for {} s",
+                            "no video frame from the camera for {} s",
                             self.stall_timeout.as_secs_f64()
                         ),
                     )
@@ -164,6 +171,7 @@ impl RtspSource {
                 if frame.loss() > 0 {
                     debug!(lost = frame.loss(), "RTP packets lost before a video frame");
                 }
+                self.video_deadline = tokio::time::Instant::now() + self.stall_timeout;
                 let new_parameters = frame.has_new_parameters();
                 let ts = frame.timestamp().elapsed();
                 let retina_keyframe = frame.is_random_access_point();
@@ -286,10 +294,11 @@ async fn connect(
         Tcp => RetinaTransport::Tcp(TcpTransportOptions::default()),
         Udp => RetinaTransport::Udp(UdpTransportOptions::default()),
     };
+    let h264 = session.streams()[video].encoding_name() == "h264";
     for i in std::iter::once(video).chain(audio) {
         let setup = SetupOptions::default()
             .transport(transport.clone())
-            .frame_format(FrameFormat::MP4);
+            .frame_format(frame_format(i == video && h264));
         session.setup(i, setup).await.map_err(|e| {
             let mapped = fail(&e);
             // 461 Unsupported Transport: the camera wants another transport.
@@ -318,6 +327,7 @@ async fn connect(
         tracks: Vec::new(),
         pending: VecDeque::new(),
         stall_timeout: options.stall_timeout,
+        video_deadline: tokio::time::Instant::now() + options.stall_timeout,
         frame_rate: None,
     };
     // Video parameters are usually known from the SDP; some cameras only send them in band,
@@ -397,6 +407,27 @@ async fn connect(
     }
     let tracks = source.tracks.clone();
     Ok((source, tracks))
+}
+
+/// How retina frames the camera's media: length-prefixed NAL units and raw AAC, as MP4 wants.
+///
+/// H.264 keyframes keep their SPS and PPS in band, as cameras send them and as the reference's
+/// ffmpeg remux leaves them, besides the copy in the `avc1` sample entry. Quirk: ffmpeg's HLS
+/// demuxer (and so ffplay, mpv and ffmpeg-based recorders) does not apply a new `EXT-X-MAP`;
+/// its MP4 reader skips the second `moov` ("Found duplicated MOOV Atom"), so after a camera
+/// restarted with another resolution it would decode with the old parameters, as garbage,
+/// unless the keyframes carry the new ones. H.265 stays out of band: an `hvc1` sample entry
+/// (what Apple requires) has `array_completeness` 1, meaning no parameter set is in the stream
+/// (ISO/IEC 14496-15).
+fn frame_format(h264_video: bool) -> FrameFormat {
+    if h264_video {
+        FrameFormat {
+            parameter_set_insertion: ParameterSetInsertion::EachKeyFrame,
+            ..FrameFormat::MP4
+        }
+    } else {
+        FrameFormat::MP4
+    }
 }
 
 /// Whether a length-prefixed H.265 access unit holds an IRAP picture (NAL unit types 16..=23:
@@ -489,6 +520,15 @@ fn map_error(e: &retina::Error) -> SourceError {
         SourceError::new(
             ErrorKind::Unreachable,
             format!("camera unreachable: check the host name and the network ({first})"),
+        )
+    } else if lower.contains("out-of-order packet") || lower.contains("wrong ssrc") {
+        // retina over TCP fails on sequence numbers that go back (more than 2^15 behind) and on
+        // another SSRC: a camera whose encoder restarted inside the session, or a stale one.
+        SourceError::new(
+            ErrorKind::InvalidData,
+            format!(
+                "the camera's RTP sequence numbers went back or its stream changed identity (SSRC) within the session: reconnecting ({first})"
+            ),
         )
     } else if lower.contains("reading from rtsp peer")
         || lower.contains("writing to rtsp peer")
