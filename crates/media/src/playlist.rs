@@ -268,7 +268,12 @@ pub fn master_playlist(ring: &SegmentRing) -> Option<String> {
     if let Some(video) = init.tracks.iter().find(|t| t.kind() == TrackKind::Video) {
         let _ = write!(out, ",RESOLUTION={}x{}", video.width(), video.height());
     }
-    out.push_str("\nplaylist.m3u8\n");
+    // Cameras carry no closed captions, and saying so spares players a probe: without the
+    // attribute Shaka Player (5.2) downloads segments at load to look for CEA-608/708 captions,
+    // and on an LL-HLS playlist with fewer than three complete segments its choice of probe
+    // segments lands on the one still in progress, which has no URI yet, so the load fails
+    // ("Cannot read properties of undefined (reading 'match')" in `URL.getScheme`).
+    out.push_str(",CLOSED-CAPTIONS=NONE\nplaylist.m3u8\n");
     Some(out)
 }
 

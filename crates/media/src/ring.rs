@@ -1,10 +1,11 @@
 //! The last N segments of a stream, with sequence numbers and discontinuity ids.
 //!
 //! The ring outlives a stream's runs: sequence numbers keep counting across restarts, and a
-//! restart (or a timestamp jump or parameter change inside a run) gives the next segment a new
-//! discontinuity id. Ids are dense: each increment corresponds to exactly one
-//! `EXT-X-DISCONTINUITY` between two segments, so `EXT-X-DISCONTINUITY-SEQUENCE` stays exact as
-//! the window slides.
+//! new init segment (new codec parameters, across a restart or inside a run), a timestamp jump
+//! inside a run, or a restart (unless [`SegmentRing::set_mark_restarts`] turned that off) gives
+//! the next segment a new discontinuity id. Ids are dense: each increment corresponds to
+//! exactly one `EXT-X-DISCONTINUITY` between two segments, so `EXT-X-DISCONTINUITY-SEQUENCE`
+//! stays exact as the window slides.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -59,6 +60,7 @@ pub struct SegmentRing {
     next_sequence: u64,
     discontinuity: u64,
     discontinuity_pending: bool,
+    mark_restarts: bool,
     max_part_duration: f64,
 }
 
@@ -71,8 +73,17 @@ impl SegmentRing {
             next_sequence: 0,
             discontinuity: 0,
             discontinuity_pending: false,
+            mark_restarts: true,
             max_part_duration: 0.0,
         }
+    }
+
+    /// Whether a new run whose init segment is the previous run's starts a new discontinuity
+    /// (on by default). The output timeline continues across runs, so such a restart needs no
+    /// discontinuity for timestamps; RFC 8216bis recommends one for a new encoding sequence.
+    /// A new init segment always starts one.
+    pub fn set_mark_restarts(&mut self, on: bool) {
+        self.mark_restarts = on;
     }
 
     /// Applies one segmenter event.
@@ -84,7 +95,9 @@ impl SegmentRing {
                 start_time,
             } => {
                 self.close_incomplete_tail();
-                if (discontinuity || self.discontinuity_pending) && !self.segments.is_empty() {
+                let new_init = self.segments.back().is_some_and(|s| s.init.id != init.id);
+                let restart = self.discontinuity_pending && self.mark_restarts;
+                if (discontinuity || new_init || restart) && !self.segments.is_empty() {
                     self.discontinuity += 1;
                 }
                 self.discontinuity_pending = false;
@@ -115,7 +128,8 @@ impl SegmentRing {
     }
 
     /// A run ended: an incomplete tail segment is completed with the parts it has (or dropped
-    /// if it has none), and the next segment starts a new discontinuity.
+    /// if it has none), and the next segment starts a new discontinuity (if restarts are
+    /// marked, or its init segment is new).
     pub fn end_run(&mut self) {
         self.close_incomplete_tail();
         self.discontinuity_pending = true;

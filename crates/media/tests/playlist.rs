@@ -175,6 +175,32 @@ fn plain_hls_lists_complete_segments_only() {
     );
 }
 
+/// With restarts unmarked (Sluice's default), a restart with the same init continues the
+/// playlist without a tag (the timeline is continuous); one with a new init is still marked.
+#[test]
+fn unmarked_restarts_get_a_discontinuity_only_with_a_new_init() {
+    let mut ring = SegmentRing::new(5);
+    ring.set_mark_restarts(false);
+    let first = init(0);
+    segment(&mut ring, &first, 0.0, false, None);
+    ring.end_run();
+    segment(&mut ring, &first, 30.0, false, None);
+    ring.end_run();
+    segment(&mut ring, &init(1), 60.0, false, None);
+    let ids: Vec<u64> = ring.segments().iter().map(|s| s.discontinuity).collect();
+    assert_eq!(ids, [0, 0, 1]);
+    let cfg = PlaylistConfig {
+        ll_hls: false,
+        ..ll()
+    };
+    let text = media_playlist(&ring, &cfg, false).unwrap();
+    assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{text}");
+    assert!(
+        text.contains("./segment/1.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init/1.mp4\"\n"),
+        "{text}"
+    );
+}
+
 #[test]
 fn discontinuity_tag_then_discontinuity_sequence_once_it_slides_out() {
     let mut ring = SegmentRing::new(3);
@@ -263,7 +289,7 @@ fn master_playlist_has_bandwidth_codecs_and_resolution() {
         master_playlist(&ring).unwrap(),
         "#EXTM3U
 #EXT-X-INDEPENDENT-SEGMENTS
-#EXT-X-STREAM-INF:BANDWIDTH=960000,AVERAGE-BANDWIDTH=800000,CODECS=\"avc1.64001f,mp4a.40.2\",RESOLUTION=1280x720
+#EXT-X-STREAM-INF:BANDWIDTH=960000,AVERAGE-BANDWIDTH=800000,CODECS=\"avc1.64001f,mp4a.40.2\",RESOLUTION=1280x720,CLOSED-CAPTIONS=NONE
 playlist.m3u8
 "
     );

@@ -173,6 +173,15 @@ pub struct HlsConfig {
     pub restart_increment: f64,
     /// A run that lasted longer than this many seconds resets the restart delay.
     pub restart_reset: f64,
+    /// Mark a camera restart whose codec parameters did not change with `EXT-X-DISCONTINUITY`
+    /// (on by default; a restart with new parameters, a new init segment, is always marked).
+    /// RFC 8216bis recommends the tag for a new encoding sequence, and it tells players that
+    /// `EXT-X-PROGRAM-DATE-TIME` jumps by the outage while media time goes on (Shaka Player
+    /// places segments by date and jumps that gap). Off keeps VLC (3.0) playing across camera
+    /// restarts: it stops for good at any discontinuity in fMP4 HLS, because its adaptive
+    /// demuxer restarts the MP4 demuxer after the tag without sending the init segment again
+    /// ("no moov before mdat"). The output timeline continues across restarts either way.
+    pub restart_discontinuity: bool,
 }
 
 impl Default for HlsConfig {
@@ -187,6 +196,7 @@ impl Default for HlsConfig {
             max_timestamp_gap: 10.0,
             restart_increment: 10.0,
             restart_reset: 300.0,
+            restart_discontinuity: true,
         }
     }
 }
@@ -520,7 +530,8 @@ mod tests {
             error("hls:\n  ll_hls: true\n  part_duraton: 0.3\n"),
             "sluice.yaml: hls: unknown field `part_duraton`, expected one of `ll_hls`, \
              `segment_duration`, `part_duration`, `segments`, `idle_timeout`, \
-             `startup_segments`, `max_timestamp_gap`, `restart_increment`, `restart_reset` at line 3 column 3"
+             `startup_segments`, `max_timestamp_gap`, `restart_increment`, `restart_reset`, \
+             `restart_discontinuity` at line 3 column 3"
         );
         assert_eq!(
             error("streams:\n  cam: { source: \"builtin:demo\", prelod: true }\n"),

@@ -9,10 +9,6 @@ use std::process::Command;
 
 use common::*;
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// What play.mjs reported.
 struct Playback(serde_json::Value);
 

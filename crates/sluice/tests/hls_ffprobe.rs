@@ -25,7 +25,7 @@ fn demo_stream_is_served_and_decodes_over_http() {
     assert_eq!(master.content_type, "application/vnd.apple.mpegurl");
     let text = master.text();
     assert!(
-        text.contains("CODECS=\"avc1.4d401e,mp4a.40.2\",RESOLUTION=640x360\nplaylist.m3u8\n"),
+        text.contains("CODECS=\"avc1.4d401e,mp4a.40.2\",RESOLUTION=640x360,CLOSED-CAPTIONS=NONE\nplaylist.m3u8\n"),
         "{text}"
     );
     let bandwidth: u64 = text

@@ -357,7 +357,8 @@ fn bad_config_files_fail_with_the_exact_message() {
             "hls:\n  part_duraton: 0.3\n",
             "hls: unknown field `part_duraton`, expected one of `ll_hls`, `segment_duration`, \
              `part_duration`, `segments`, `idle_timeout`, `startup_segments`, \
-             `max_timestamp_gap`, `restart_increment`, `restart_reset` at line 2 column 3",
+             `max_timestamp_gap`, `restart_increment`, `restart_reset`, `restart_discontinuity` \
+             at line 2 column 3",
         ),
         (
             "streams:\n  cam:\n    source: \"rtsp://admin:hunter2@cam.local/s1\"\n    transport: quic\n",

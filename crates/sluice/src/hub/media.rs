@@ -17,10 +17,13 @@ pub struct MediaState {
 }
 
 impl MediaState {
-    /// An empty ring keeping `segments` complete segments.
-    pub fn new(segments: usize) -> Self {
+    /// An empty ring keeping `segments` complete segments; `restart_discontinuity` as in
+    /// [`crate::config::HlsConfig::restart_discontinuity`].
+    pub fn new(segments: usize, restart_discontinuity: bool) -> Self {
+        let mut ring = SegmentRing::new(segments);
+        ring.set_mark_restarts(restart_discontinuity);
         MediaState {
-            ring: Mutex::new(SegmentRing::new(segments)),
+            ring: Mutex::new(ring),
             version: watch::Sender::new(Instant::now()),
             closed: std::sync::atomic::AtomicBool::new(false),
         }

@@ -606,7 +606,10 @@ impl Hub {
             config: Mutex::new(config),
             spec: Mutex::new(spec),
             settings: self.settings,
-            media: MediaState::new(self.settings.config.segments),
+            media: MediaState::new(
+                self.settings.config.segments,
+                self.settings.config.restart_discontinuity,
+            ),
             token: Mutex::new(None),
             worker: Mutex::new(None),
             outputs: Mutex::new(Outputs::default()),

@@ -314,6 +314,11 @@ pub fn require_tool(name: &str) {
     );
 }
 
+/// The repository's root (where `node_modules/` and `test-artifacts/` are).
+pub fn repo_root() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 /// What ffprobe said about a URL or file.
 pub struct Probe {
     pub success: bool,
