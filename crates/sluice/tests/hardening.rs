@@ -51,29 +51,30 @@ fn file_sources_that_are_not_regular_files_fail_fast_and_stop_cleanly() {
     assert!(server.terminate().success());
 }
 
+/// Serves one preloaded TCP camera stream (with extra stream options) and waits until it fails
+/// with `invalid_data` and a message containing `expected`.
+fn fails_with(dir: &std::path::Path, url: &str, options: &str, expected: &str) -> Server {
+    let config = write_config(
+        dir,
+        &format!(
+            "hls: {{ restart_increment: 30 }}\nstreams:\n  cam: {{ source: \"{url}\", preload: true, transport: tcp{options} }}\n"
+        ),
+    );
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    let info = wait_for_state(&server, "cam", |i| !i["last_error"].is_null());
+    assert_eq!(info["last_error"]["kind"], "invalid_data", "{info}");
+    let message = info["last_error"]["message"].as_str().unwrap();
+    assert!(message.contains(expected), "{info}");
+    server
+}
+
 #[test]
 fn a_camera_with_an_endless_header_line_is_refused_with_bounded_memory() {
     let camera = FakeCamera::start(Behaviour::EndlessHeader {
         limit: 2 * 1024 * 1024 * 1024,
     });
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "hls: {{ restart_increment: 30 }}\nstreams:\n  cam: {{ source: \"{}\", preload: true, transport: tcp }}\n",
-            camera.url
-        ),
-    );
-    let server = Server::start(&["--config", config.to_str().unwrap()]);
-    let info = wait_for_state(&server, "cam", |i| !i["last_error"].is_null());
-    assert_eq!(info["last_error"]["kind"], "invalid_data", "{info}");
-    assert!(
-        info["last_error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("header longer than"),
-        "{info}"
-    );
+    let server = fails_with(dir.path(), &camera.url, "", "header longer than");
     assert!(server.peak_rss() < RSS_BOUND, "{} bytes", server.peak_rss());
     // The camera could push little more than the limit plus socket buffers before the close.
     let sent = camera.sent.load(std::sync::atomic::Ordering::Relaxed);
@@ -84,22 +85,11 @@ fn a_camera_with_an_endless_header_line_is_refused_with_bounded_memory() {
 fn parameter_sets_that_never_come_are_reported_as_such() {
     let camera = FakeCamera::start(Behaviour::BogusSprop);
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
+    fails_with(
         dir.path(),
-        &format!(
-            "hls: {{ restart_increment: 30 }}\nstreams:\n  cam: {{ source: \"{}\", preload: true, transport: tcp, stall_timeout: 2 }}\n",
-            camera.url
-        ),
-    );
-    let server = Server::start(&["--config", config.to_str().unwrap()]);
-    let info = wait_for_state(&server, "cam", |i| !i["last_error"].is_null());
-    assert_eq!(info["last_error"]["kind"], "invalid_data", "{info}");
-    assert!(
-        info["last_error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("without usable parameter sets"),
-        "{info}"
+        &camera.url,
+        ", stall_timeout: 2",
+        "without usable parameter sets",
     );
 }
 
