@@ -109,8 +109,8 @@ def write_config(work, cameras):
         for i, c in enumerate(cameras))
     path = os.path.join(work, "sluice.yaml")
     with open(path, "w") as f:
-        f.write("hls: { segment_duration: 1.0, part_duration: 0.3, idle_timeout: 30, "
-                "restart_increment: 1, restart_reset: 10 }\n"
+        f.write("hls: { segment_duration: 1.0, part_duration: 0.3, idle_timeout: 30 }\n"
+                "ingest: { restart_increment: 1, restart_reset: 10 }\n"
                 f"streams:\n{streams}")
     return path
 

@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use sluice::hls::{parse_media_name, parse_query};
+use sluice::outputs::hls::{parse_media_name, parse_query};
 use sluice_fuzz::{Driver, Settings};
 use sluice_media::playlist::{
     PlaylistConfig, advance_part_limit, blocking, media_playlist, part_target,

@@ -7,7 +7,8 @@
 //! - [`frame`] and [`track`]: the media model (a [`Frame`] of one [`Track`]).
 //! - [`codec`]: codec configuration records (avcC, hvcC, AudioSpecificConfig) and RFC 6381
 //!   codec strings.
-//! - [`mp4`]: the fragmented-MP4 writer (init segment, `moof`+`mdat` fragments).
+//! - [`mp4`]: the fragmented-MP4 writer (init segment, `moof`+`mdat` fragments), the parts
+//!   every consumer gets, and the progressive clip writer.
 //! - [`demux`]: reading progressive MP4 files held in memory.
 //! - [`timestamp`]: the timestamp guard that keeps the output timeline monotonic and continuous.
 //! - [`segmenter`]: cuts frames into segments and parts.

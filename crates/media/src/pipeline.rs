@@ -72,11 +72,25 @@ impl Pipeline {
         now: SystemTime,
         out: &mut Vec<Event>,
     ) -> Option<DropReason> {
+        self.push_observed(frame, now, out, |_| {})
+    }
+
+    /// [`Pipeline::push`], showing `observe` each frame the guard admits, with its timestamps
+    /// in the output timeline, before the segmenter takes it (for consumers of access units
+    /// rather than parts; cloning a frame does not copy its payload).
+    pub fn push_observed(
+        &mut self,
+        frame: Frame,
+        now: SystemTime,
+        out: &mut Vec<Event>,
+        observe: impl FnOnce(&Frame),
+    ) -> Option<DropReason> {
         match self.guard.admit(frame) {
             Verdict::Pass {
                 frame,
                 discontinuity,
             } => {
+                observe(&frame);
                 self.segmenter.push(frame, discontinuity, now, out);
                 None
             }

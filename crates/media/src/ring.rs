@@ -11,7 +11,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::segmenter::{Event, InitSegment, Part};
+use crate::mp4::part::{InitSegment, Part};
+use crate::segmenter::Event;
 
 /// One segment: whole GOPs starting on a keyframe, made of parts.
 #[derive(Clone, Debug)]

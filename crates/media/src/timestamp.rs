@@ -35,6 +35,18 @@ pub enum DropReason {
     NonMonotonic,
 }
 
+impl DropReason {
+    /// Every reason, for metrics that list each one (also at zero).
+    pub const ALL: [DropReason; 1] = [DropReason::NonMonotonic];
+
+    /// A short snake_case name (a metric label).
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::NonMonotonic => "non_monotonic",
+        }
+    }
+}
+
 /// The guard's decision about one frame.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {

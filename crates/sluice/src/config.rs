@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use std::time::Duration;
 
-use crate::source::{SourceOptions, SourceSpec};
+use crate::source::{SourceOptions, SourceSpec, Transport};
 
 /// A config file larger than this is refused (it is YAML text, not data).
 const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
@@ -26,6 +26,9 @@ pub struct Config {
     /// HLS settings shared by every stream.
     #[serde(default)]
     pub hls: HlsConfig,
+    /// How every stream's source is run: restart backoff, timestamp jumps.
+    #[serde(default)]
+    pub ingest: IngestConfig,
     /// The streams, by name (a name given twice is an error, not "the last one wins").
     #[serde(default, deserialize_with = "unique_names")]
     pub streams: BTreeMap<String, StreamConfig>,
@@ -80,7 +83,7 @@ pub struct ServerConfig {
     /// Directories recordings may be written into.
     pub record_dirs: Vec<PathBuf>,
     /// Host names (besides IP addresses and `localhost`) a browser may use to reach the server;
-    /// `"*"` allows any. Protects against DNS rebinding; see [`crate::server::site`].
+    /// `"*"` allows any. Protects against DNS rebinding; see [`crate::site`].
     pub allowed_hosts: Vec<String>,
     /// Origins (`scheme://host[:port]`) of other web apps allowed to send state-changing API
     /// requests, besides the server's own pages.
@@ -114,31 +117,31 @@ impl Default for ServerConfig {
 
 impl ServerConfig {
     /// Checks the values; the error names the key.
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    pub fn validate(&self) -> Result<(), Problem> {
         for (key, v) in [
             ("header_timeout", self.header_timeout),
             ("body_timeout", self.body_timeout),
         ] {
             if !(v.is_finite() && (0.1..=3600.0).contains(&v)) {
-                return Err((
+                return Err(Problem::new(
                     format!("server.{key}"),
                     format!("{v} is outside 0.1..=3600 seconds"),
                 ));
             }
         }
         if !(1..=1_000_000).contains(&self.max_connections) {
-            return Err((
-                "server.max_connections".into(),
+            return Err(Problem::new(
+                "server.max_connections",
                 format!("{} is outside 1..=1000000", self.max_connections),
             ));
         }
         for host in &self.allowed_hosts {
-            crate::server::site::check_allowed_host(host)
-                .map_err(|m| ("server.allowed_hosts".to_string(), m))?;
+            crate::site::check_allowed_host(host)
+                .map_err(|m| Problem::new("server.allowed_hosts", m))?;
         }
         for origin in &self.allowed_origins {
-            crate::server::site::parse_allowed_origin(origin)
-                .map_err(|m| ("server.allowed_origins".to_string(), m))?;
+            crate::site::parse_allowed_origin(origin)
+                .map_err(|m| Problem::new("server.allowed_origins", m))?;
         }
         Ok(())
     }
@@ -146,7 +149,7 @@ impl ServerConfig {
 
 /// `hls:` section.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
+#[serde(from = "HlsSection")]
 pub struct HlsConfig {
     /// Low-latency HLS (parts, blocking reload). Off serves plain HLS for old players.
     pub ll_hls: bool,
@@ -167,12 +170,6 @@ pub struct HlsConfig {
     /// segment and stalls for good. hls.js, Safari, Shaka, ffmpeg and VLC start on one: set 1
     /// for the fastest start when only those are used (two GOPs sooner).
     pub startup_segments: usize,
-    /// A timestamp jump larger than this many seconds is rebased and marked as a discontinuity.
-    pub max_timestamp_gap: f64,
-    /// After a failed run, the restart delay grows by this many seconds per consecutive failure.
-    pub restart_increment: f64,
-    /// A run that lasted longer than this many seconds resets the restart delay.
-    pub restart_reset: f64,
     /// Mark a camera restart whose codec parameters did not change with `EXT-X-DISCONTINUITY`
     /// (on by default; a restart with new parameters, a new init segment, is always marked).
     /// RFC 8216bis recommends the tag for a new encoding sequence, and it tells players that
@@ -184,6 +181,155 @@ pub struct HlsConfig {
     pub restart_discontinuity: bool,
 }
 
+/// The `hls:` section as written: [`HlsConfig`] plus the keys that moved out of it, which are
+/// rejected with a message saying where they went.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct HlsSection {
+    ll_hls: bool,
+    segment_duration: f64,
+    part_duration: f64,
+    segments: usize,
+    idle_timeout: f64,
+    startup_segments: usize,
+    restart_discontinuity: bool,
+    #[serde(deserialize_with = "moved::max_timestamp_gap")]
+    max_timestamp_gap: Option<Moved>,
+    #[serde(deserialize_with = "moved::restart_increment")]
+    restart_increment: Option<Moved>,
+    #[serde(deserialize_with = "moved::restart_reset")]
+    restart_reset: Option<Moved>,
+}
+
+impl Default for HlsSection {
+    fn default() -> Self {
+        let d = HlsConfig::default();
+        HlsSection {
+            ll_hls: d.ll_hls,
+            segment_duration: d.segment_duration,
+            part_duration: d.part_duration,
+            segments: d.segments,
+            idle_timeout: d.idle_timeout,
+            startup_segments: d.startup_segments,
+            restart_discontinuity: d.restart_discontinuity,
+            max_timestamp_gap: None,
+            restart_increment: None,
+            restart_reset: None,
+        }
+    }
+}
+
+impl From<HlsSection> for HlsConfig {
+    fn from(s: HlsSection) -> Self {
+        // Always `None`: a key that moved fails to deserialize.
+        let _moved = (s.max_timestamp_gap, s.restart_increment, s.restart_reset);
+        HlsConfig {
+            ll_hls: s.ll_hls,
+            segment_duration: s.segment_duration,
+            part_duration: s.part_duration,
+            segments: s.segments,
+            idle_timeout: s.idle_timeout,
+            startup_segments: s.startup_segments,
+            restart_discontinuity: s.restart_discontinuity,
+        }
+    }
+}
+
+/// A key that moved out of `hls:`: any value is an error that says where it went.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Moved;
+
+/// What a key that moved says (see [`with_line`], which finds its line).
+const MOVED: &str = "moved to the `ingest:` section: write it there";
+
+macro_rules! moved_keys {
+    ($($key:ident),*) => {
+        mod moved {
+            $(
+                pub(super) fn $key<'de, D: serde::Deserializer<'de>>(
+                    _: D,
+                ) -> Result<Option<super::Moved>, D::Error> {
+                    Err(serde::de::Error::custom(format!(
+                        "hls.{} {} as ingest.{}",
+                        stringify!($key),
+                        super::MOVED,
+                        stringify!($key)
+                    )))
+                }
+            )*
+        }
+    };
+}
+
+moved_keys!(max_timestamp_gap, restart_increment, restart_reset);
+
+/// `ingest:` section: how every stream's source is run.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// A timestamp jump larger than this many seconds is rebased and marked as a discontinuity.
+    pub max_timestamp_gap: f64,
+    /// After a failed run, the restart delay grows by this many seconds per consecutive failure.
+    pub restart_increment: f64,
+    /// A run that lasted longer than this many seconds resets the restart delay.
+    pub restart_reset: f64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_timestamp_gap: 10.0,
+            restart_increment: 10.0,
+            restart_reset: 300.0,
+        }
+    }
+}
+
+impl IngestConfig {
+    /// Checks every value's range; the error names the key.
+    pub fn validate(&self) -> Result<(), Problem> {
+        let range = |key: &str, v: f64, lo: f64, hi: f64| {
+            if v.is_finite() && (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(Problem::new(
+                    format!("ingest.{key}"),
+                    format!("{v} is outside {lo}..={hi}"),
+                ))
+            }
+        };
+        range("max_timestamp_gap", self.max_timestamp_gap, 1.0, 3600.0)?;
+        // A floor: 0 would reconnect to a failing camera hundreds of times a second.
+        range("restart_increment", self.restart_increment, 0.5, 3600.0)?;
+        range("restart_reset", self.restart_reset, 0.0, 86_400.0)
+    }
+}
+
+/// A value that cannot be used: its dotted key and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct Problem {
+    /// The dotted key, e.g. `hls.part_duration` (relative to the entry for a stream's options).
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem with `key`.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The same problem with its key under `prefix`.
+    fn under(self, prefix: &str) -> Problem {
+        Problem::new(format!("{prefix}.{}", self.key), self.message)
+    }
+}
+
 impl Default for HlsConfig {
     fn default() -> Self {
         HlsConfig {
@@ -193,9 +339,6 @@ impl Default for HlsConfig {
             segments: 7,
             idle_timeout: 300.0,
             startup_segments: 3,
-            max_timestamp_gap: 10.0,
-            restart_increment: 10.0,
-            restart_reset: 300.0,
             restart_discontinuity: true,
         }
     }
@@ -255,22 +398,8 @@ impl StreamConfig {
             transport: self.transport,
             connect_timeout: Duration::from_secs_f64(self.connect_timeout),
             stall_timeout: Duration::from_secs_f64(self.stall_timeout),
-            session_group: None,
         }
     }
-}
-
-/// RTSP transport choice.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    /// Try TCP, fall back to UDP if the camera refuses it.
-    #[default]
-    Auto,
-    /// RTP interleaved in the RTSP TCP connection.
-    Tcp,
-    /// RTP over UDP.
-    Udp,
 }
 
 /// A configuration that cannot be used, with what to fix.
@@ -344,25 +473,24 @@ impl Config {
                 message: crate::redact::redact_text(&with_line(e.to_string(), text)).into_owned(),
             })?
         };
-        config
-            .validate()
-            .map_err(|(key, message)| ConfigError::Invalid {
-                path: path.to_owned(),
-                line: line_of(text, &key),
-                key,
-                message,
-            })?;
+        config.validate().map_err(|p| ConfigError::Invalid {
+            path: path.to_owned(),
+            line: line_of(text, &p.key),
+            key: p.key,
+            message: p.message,
+        })?;
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), (String, String)> {
+    fn validate(&self) -> Result<(), Problem> {
         self.server.validate()?;
         self.hls.validate()?;
+        self.ingest.validate()?;
         for (name, stream) in &self.streams {
-            validate_name(name).map_err(|m| (format!("streams.{name}"), m))?;
+            validate_name(name).map_err(|m| Problem::new(format!("streams.{name}"), m))?;
             stream
                 .validate()
-                .map_err(|(k, m)| (format!("streams.{name}.{k}"), m))?;
+                .map_err(|p| p.under(&format!("streams.{name}")))?;
         }
         Ok(())
     }
@@ -370,24 +498,23 @@ impl Config {
 
 impl HlsConfig {
     /// Checks every value's range; the error names the key.
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    pub fn validate(&self) -> Result<(), Problem> {
         let range = |key: &str, v: f64, lo: f64, hi: f64| {
             if v.is_finite() && (lo..=hi).contains(&v) {
                 Ok(())
             } else {
-                Err((format!("hls.{key}"), format!("{v} is outside {lo}..={hi}")))
+                Err(Problem::new(
+                    format!("hls.{key}"),
+                    format!("{v} is outside {lo}..={hi}"),
+                ))
             }
         };
         range("segment_duration", self.segment_duration, 0.5, 10.0)?;
         range("part_duration", self.part_duration, 0.1, 2.0)?;
         range("idle_timeout", self.idle_timeout, 1.0, 86_400.0)?;
-        range("max_timestamp_gap", self.max_timestamp_gap, 1.0, 3600.0)?;
-        // A floor: 0 would reconnect to a failing camera hundreds of times a second.
-        range("restart_increment", self.restart_increment, 0.5, 3600.0)?;
-        range("restart_reset", self.restart_reset, 0.0, 86_400.0)?;
         if self.part_duration > self.segment_duration {
-            return Err((
-                "hls.part_duration".into(),
+            return Err(Problem::new(
+                "hls.part_duration",
                 format!(
                     "{} is longer than hls.segment_duration ({})",
                     self.part_duration, self.segment_duration
@@ -395,8 +522,8 @@ impl HlsConfig {
             ));
         }
         if !(1..=self.segments).contains(&self.startup_segments) {
-            return Err((
-                "hls.startup_segments".into(),
+            return Err(Problem::new(
+                "hls.startup_segments",
                 format!(
                     "{} is outside 1..=hls.segments ({})",
                     self.startup_segments, self.segments
@@ -404,8 +531,8 @@ impl HlsConfig {
             ));
         }
         if !(2..=100).contains(&self.segments) {
-            return Err((
-                "hls.segments".into(),
+            return Err(Problem::new(
+                "hls.segments",
                 format!("{} is outside 2..=100", self.segments),
             ));
         }
@@ -415,19 +542,22 @@ impl HlsConfig {
 
 impl StreamConfig {
     /// Checks the source URL and the options; the error names the key.
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        SourceSpec::parse(&self.source).map_err(|e| ("source".to_string(), e.to_string()))?;
+    pub fn validate(&self) -> Result<(), Problem> {
+        SourceSpec::parse(&self.source).map_err(|e| Problem::new("source", e.to_string()))?;
         for (key, v) in [
             ("connect_timeout", self.connect_timeout),
             ("stall_timeout", self.stall_timeout),
         ] {
             if !(v.is_finite() && (0.1..=3600.0).contains(&v)) {
-                return Err((key.into(), format!("{v} is outside 0.1..=3600 seconds")));
+                return Err(Problem::new(
+                    key,
+                    format!("{v} is outside 0.1..=3600 seconds"),
+                ));
             }
         }
         if !(1..=8).contains(&self.orientation) {
-            return Err((
-                "orientation".into(),
+            return Err(Problem::new(
+                "orientation",
                 format!("{} is not an EXIF orientation (1..=8)", self.orientation),
             ));
         }
@@ -438,6 +568,18 @@ impl StreamConfig {
 /// serde's message, with the line of the unknown key added where serde gives no location
 /// (unknown keys at the top level), and a duplicate stream's line instead of its map's.
 fn with_line(message: String, text: &str) -> String {
+    // A key that moved: serde places the error at its section; name the key's own line.
+    if let Some(key) = message
+        .split(": hls.")
+        .nth(1)
+        .filter(|_| message.contains(MOVED))
+        .and_then(|rest| rest.split(' ').next())
+    {
+        let line = line_of(text, &format!("hls.{key}"));
+        let head = message.split(" at line ").next().unwrap_or(&message);
+        let head = head.replacen("hls: hls.", "hls.", 1);
+        return format!("{head} at line {line}");
+    }
     if let Some(name) = message
         .split("duplicate stream name \"")
         .nth(1)
@@ -530,8 +672,8 @@ mod tests {
             error("hls:\n  ll_hls: true\n  part_duraton: 0.3\n"),
             "sluice.yaml: hls: unknown field `part_duraton`, expected one of `ll_hls`, \
              `segment_duration`, `part_duration`, `segments`, `idle_timeout`, \
-             `startup_segments`, `max_timestamp_gap`, `restart_increment`, `restart_reset`, \
-             `restart_discontinuity` at line 3 column 3"
+             `startup_segments`, `restart_discontinuity`, `max_timestamp_gap`, \
+             `restart_increment`, `restart_reset` at line 3 column 3"
         );
         assert_eq!(
             error("streams:\n  cam: { source: \"builtin:demo\", prelod: true }\n"),
@@ -541,8 +683,34 @@ mod tests {
         );
         assert_eq!(
             error("servr: {}\n"),
-            "sluice.yaml: unknown field `servr`, expected one of `server`, `hls`, `streams` \
-             at line 1"
+            "sluice.yaml: unknown field `servr`, expected one of `server`, `hls`, `ingest`, \
+             `streams` at line 1"
+        );
+    }
+
+    #[test]
+    fn keys_that_moved_to_ingest_say_where_they_went() {
+        for key in ["restart_increment", "restart_reset", "max_timestamp_gap"] {
+            assert_eq!(
+                error(&format!("hls:\n  segments: 7\n  {key}: 1\n")),
+                format!(
+                    "sluice.yaml: hls.{key} moved to the `ingest:` section: write it there as \
+                     ingest.{key} at line 3"
+                )
+            );
+        }
+        let c = Config::parse(
+            "ingest: { restart_increment: 2, restart_reset: 60, max_timestamp_gap: 5 }\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.ingest.restart_increment,
+                c.ingest.restart_reset,
+                c.ingest.max_timestamp_gap
+            ),
+            (2.0, 60.0, 5.0)
         );
     }
 
@@ -588,8 +756,8 @@ mod tests {
         assert!(e.contains("duplicate stream name \"cam\""), "{e}");
         assert!(e.contains("line 3"), "{e}");
         assert_eq!(
-            error("hls:\n  restart_increment: 0\n"),
-            "sluice.yaml: hls.restart_increment: 0 is outside 0.5..=3600 at line 2"
+            error("ingest:\n  restart_increment: 0\n"),
+            "sluice.yaml: ingest.restart_increment: 0 is outside 0.5..=3600 at line 2"
         );
         // serde echoes the value of a wrongly typed entry: the password must not be in it.
         let e = error("streams:\n  cam: \"rtsp://admin:hunter22@cam/1?token=tok3n\"\n");

@@ -6,9 +6,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use sluice::config::{Config, StreamConfig, Transport};
-use sluice::hub::{HlsSettings, Hub};
-use sluice::source::SourceOptions;
+use sluice::config::{Config, StreamConfig};
+use sluice::hub::{Hub, Settings};
+use sluice::outputs::Outputs;
+use sluice::outputs::clips::Clips;
+use sluice::source::{SourceOptions, Transport};
 use tracing::info;
 
 #[derive(Parser)]
@@ -129,8 +131,8 @@ impl TransportArg {
 }
 
 async fn record(args: RecordArgs) -> anyhow::Result<()> {
-    use sluice::recorder::RecordRequest;
-    use sluice::recorder::path::PathError;
+    use sluice::outputs::clips::RecordRequest;
+    use sluice::outputs::clips::path::PathError;
     let request = RecordRequest {
         duration: args.duration,
         lookback: args.lookback,
@@ -140,10 +142,11 @@ async fn record(args: RecordArgs) -> anyhow::Result<()> {
         .output
         .to_str()
         .context("the output path is not UTF-8")?;
-    let hub = Hub::new(HlsSettings::new(sluice::config::HlsConfig::default()), None);
+    let hub = Hub::new(Settings::default());
+    let clips = Clips::new(&hub, None);
     // Before the source starts: an existing file or a bad path fails at once.
-    let target = hub
-        .recording_target(output, args.overwrite, "record")
+    let target = clips
+        .target(output, args.overwrite, "record")
         .await
         .map_err(|e| match e {
             PathError::Exists { path } => anyhow::anyhow!(
@@ -164,13 +167,14 @@ async fn record(args: RecordArgs) -> anyhow::Result<()> {
     // Run the source until the lookback is in memory (or at least until media flows).
     let want = args.lookback.max(0.0);
     let buffered = stream
+        .tap()
         .media()
         .wait_for(startup, |ring| {
             let buffered: f64 = ring.segments().iter().map(|s| s.duration_so_far()).sum();
             (ring.live_edge().is_some() && buffered >= want).then_some(())
         })
         .await;
-    if buffered.is_none() && stream.media().ring().live_edge().is_none() {
+    if buffered.is_none() && stream.tap().media().ring().live_edge().is_none() {
         let error = stream
             .status()
             .last_error
@@ -180,17 +184,17 @@ async fn record(args: RecordArgs) -> anyhow::Result<()> {
         anyhow::bail!("{}: {error}", sluice::redact::redact(&args.url));
     }
     let path = target.path().to_path_buf();
-    let lookback = stream.record(target, request).await?;
+    let lookback = clips.record(&stream, target, request).await?;
     eprintln!(
         "recording {:.1} s (with {lookback:.1} s before now) to {}",
         args.duration,
         path.display()
     );
     tokio::select! {
-        _ = stream.wait_recording(false) => {}
-        _ = tokio::signal::ctrl_c() => stream.finish_recording().await,
+        _ = Clips::wait(&stream, false) => {}
+        _ = tokio::signal::ctrl_c() => Clips::wait(&stream, true).await,
     }
-    let result = stream.recent_recordings().pop();
+    let result = Clips::recent(&stream).pop();
     hub.shutdown().await;
     match result {
         Some(r) if r.error.is_none() => {
@@ -240,10 +244,11 @@ async fn serve(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> anyh
     if let Some(listen) = listen {
         config.server.listen = listen;
     }
-    let hub = Hub::new(
-        HlsSettings::new(config.hls),
-        Some(config.server.record_dirs.clone()),
-    );
+    let hub = Hub::new(Settings {
+        hls: config.hls,
+        ingest: config.ingest,
+    });
+    let outputs = std::sync::Arc::new(Outputs::new(&hub, &config));
     for (name, stream) in &config.streams {
         hub.add_stream(name, stream.clone())
             .with_context(|| format!("stream {name:?}"))?;
@@ -261,7 +266,7 @@ async fn serve(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> anyh
     if config_path.is_none() {
         println!("Demo stream API: http://{addr}/api/streams");
     }
-    sluice::server::serve(listener, hub, &config.server, shutdown_signal()).await?;
+    sluice::server::serve(listener, hub, outputs, &config.server, shutdown_signal()).await?;
     info!("shut down cleanly");
     Ok(())
 }

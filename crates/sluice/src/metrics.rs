@@ -1,6 +1,7 @@
-//! Prometheus metrics at `/metrics`, rendered with prometheus-client from the hub's state at
-//! scrape time (so nothing is counted twice), plus HTTP responses by status and the async
-//! runtime's live task count (what leak checks and the soak harness watch from outside).
+//! Prometheus metrics at `/metrics`, rendered with prometheus-client from the streams' state at
+//! scrape time (so nothing is counted twice), each output's own metrics, HTTP responses by
+//! status and the async runtime's live task count (what leak checks and the soak harness watch
+//! from outside).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +18,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use sluice_media::timestamp::DropReason;
+
 use crate::hub::{Hub, StreamState};
+use crate::outputs::Outputs;
 
 /// HTTP responses counted by status code.
 #[derive(Debug, Default)]
@@ -61,9 +65,9 @@ struct StateLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RecordingLabel {
+struct DropLabel {
     stream: String,
-    result: String,
+    reason: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -71,78 +75,59 @@ struct StatusLabel {
     status: String,
 }
 
-const STATES: [(StreamState, &str); 4] = [
-    (StreamState::Idle, "idle"),
-    (StreamState::Starting, "starting"),
-    (StreamState::Running, "running"),
-    (StreamState::Retrying, "retrying"),
-];
+/// What the metrics are rendered from.
+pub struct Sources {
+    /// The streams.
+    pub hub: Arc<Hub>,
+    /// The outputs, which add their own metrics.
+    pub outputs: Arc<Outputs>,
+    /// HTTP responses by status.
+    pub requests: Arc<RequestCounts>,
+}
 
 /// Renders the metrics text.
-pub fn render(hub: &Hub, requests: &RequestCounts) -> String {
+pub fn render(hub: &Hub, outputs: &Outputs, requests: &RequestCounts) -> String {
     let mut registry = Registry::with_prefix("sluice");
     let state = Family::<StateLabel, Gauge>::default();
     let available = Family::<StreamLabel, Gauge>::default();
-    let viewers = Family::<StreamLabel, Gauge>::default();
     let frames = Family::<StreamLabel, Counter>::default();
     let bytes = Family::<StreamLabel, Counter>::default();
     let segments = Family::<StreamLabel, Counter>::default();
     let restarts = Family::<StreamLabel, Counter>::default();
-    let recordings = Family::<RecordingLabel, Counter>::default();
-    let recording_bytes = Family::<StreamLabel, Counter>::default();
-    let recording_active = Family::<StreamLabel, Gauge>::default();
+    let dropped = Family::<DropLabel, Counter>::default();
     for stream in hub.list() {
         let name = stream.name().to_string();
         let label = StreamLabel {
             stream: name.clone(),
         };
         let status = stream.status();
-        for (s, text) in STATES {
+        for s in StreamState::ALL {
             state
                 .get_or_create(&StateLabel {
                     stream: name.clone(),
-                    state: text.to_string(),
+                    state: s.name().to_string(),
                 })
                 .set(i64::from(status.state == s));
         }
         available
             .get_or_create(&label)
             .set(i64::from(status.available));
-        viewers
-            .get_or_create(&label)
-            .set(i64::try_from(stream.viewers()).unwrap_or(i64::MAX));
         let c = &stream.counters;
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         frames.get_or_create(&label).inc_by(load(&c.frames_in));
         bytes.get_or_create(&label).inc_by(load(&c.bytes_in));
         segments.get_or_create(&label).inc_by(load(&c.segments));
         restarts.get_or_create(&label).inc_by(load(&c.restarts));
-        for (result, n) in [("ok", &c.recordings_ok), ("failed", &c.recordings_failed)] {
-            recordings
-                .get_or_create(&RecordingLabel {
+        for reason in DropReason::ALL {
+            dropped
+                .get_or_create(&DropLabel {
                     stream: name.clone(),
-                    result: result.to_string(),
+                    reason: reason.name().to_string(),
                 })
-                .inc_by(load(n));
+                .inc_by(c.dropped(reason));
         }
-        recording_bytes
-            .get_or_create(&label)
-            .inc_by(load(&c.recording_bytes));
-        recording_active
-            .get_or_create(&label)
-            .set(i64::from(stream.active_recording().is_some()));
     }
-    registry.register("recordings", "Recordings finished, by result", recordings);
-    registry.register(
-        "recording_bytes",
-        "Bytes of recordings written",
-        recording_bytes,
-    );
-    registry.register(
-        "recording_active",
-        "1 while the stream is recording",
-        recording_active,
-    );
+    outputs.metrics(hub, &mut registry);
     let http = Family::<StatusLabel, Counter>::default();
     for (status, n) in requests.snapshot() {
         http.get_or_create(&StatusLabel {
@@ -156,7 +141,6 @@ pub fn render(hub: &Hub, requests: &RequestCounts) -> String {
         "1 while the stream's source delivers frames, 0 while it is failing",
         available,
     );
-    registry.register("stream_viewers", "Active HLS outputs per stream", viewers);
     registry.register("stream_frames", "Frames received from the source", frames);
     registry.register(
         "stream_bytes",
@@ -169,12 +153,12 @@ pub fn render(hub: &Hub, requests: &RequestCounts) -> String {
         "Runs restarted after a failure",
         restarts,
     );
-    registry.register("http_responses", "HTTP responses by status code", http);
     registry.register(
-        "hls_blocking_release_seconds",
-        "Time from a part being published to the release of a blocked playlist or part request",
-        hub.blocking_release(),
+        "stream_dropped_frames",
+        "Frames the timestamp guard dropped, by reason",
+        dropped,
     );
+    registry.register("http_responses", "HTTP responses by status code", http);
     // Every spawned task still alive (stream workers, RTSP relays, retina's TEARDOWN tasks, HTTP
     // connections): a count that grows with every camera restart is a leak. Absent when
     // rendered outside a runtime.
@@ -195,14 +179,12 @@ pub fn render(hub: &Hub, requests: &RequestCounts) -> String {
 }
 
 /// `GET /metrics`.
-pub async fn handler(
-    State((hub, requests)): State<(Arc<Hub>, Arc<RequestCounts>)>,
-) -> impl IntoResponse {
+pub async fn handler(State(sources): State<Arc<Sources>>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        render(&hub, &requests),
+        render(&sources.hub, &sources.outputs, &sources.requests),
     )
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sluice_media::{Track, TrackKind};
 
 use crate::redact::redact;
-use crate::source::{Source, SourceError, SourceEvent, SourceOptions, SourceSpec};
+use crate::source::{SourceError, SourceEvent, SourceOptions, SourceSpec, Sources};
 
 /// How long probing may watch frames to measure the frame rate.
 const RATE_WINDOW: Duration = Duration::from_secs(3);
@@ -18,7 +18,7 @@ const RATE_FRAMES: usize = 26;
 /// sampling rate and channels for audio.
 pub async fn probe(source: &str, options: &SourceOptions) -> Result<String, SourceError> {
     let spec = SourceSpec::parse(source)?;
-    let (mut src, tracks) = Source::open(&spec, options).await?;
+    let (mut src, tracks) = Sources::default().open_source(&spec, options).await?;
     let video_index = tracks.iter().position(|t| t.kind() == TrackKind::Video);
     let mut times = Vec::new();
     let deadline = tokio::time::Instant::now() + RATE_WINDOW;

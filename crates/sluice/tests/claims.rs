@@ -76,7 +76,7 @@ fn a_blocking_wait_that_cannot_be_satisfied_gets_503_with_retry_after() {
     let server = serve_yaml(
         dir.path(),
         &format!(
-            "hls: {{ restart_increment: 30 }}\nstreams:\n  cam: {{ source: \"{}\", transport: tcp }}\n",
+            "ingest: {{ restart_increment: 30 }}\nstreams:\n  cam: {{ source: \"{}\", transport: tcp }}\n",
             camera.url
         ),
     );
@@ -97,7 +97,7 @@ fn metrics_show_a_failing_stream_and_error_statuses() {
     // Nothing listens on port 9 of the loopback: the stream keeps failing with `refused`.
     let server = serve_yaml(
         dir.path(),
-        "hls: { restart_increment: 30 }\nstreams:\n  down: { source: \"rtsp://127.0.0.1:9/x\", preload: true }\n",
+        "ingest: { restart_increment: 30 }\nstreams:\n  down: { source: \"rtsp://127.0.0.1:9/x\", preload: true }\n",
     );
     wait_for_state(&server, "down", |i| i["last_error"]["kind"] == "refused");
     assert_eq!(get(&server.url("/api/hls/0000/playlist.m3u8")).status, 404);

@@ -46,8 +46,8 @@ fn serve(dir: &std::path::Path, source: &str, options: &str) -> Server {
     let config = write_config(
         dir,
         &format!(
-            "hls: {{ segment_duration: 1.0, part_duration: 0.3, segments: 10, restart_increment: 0.5, \
-             restart_reset: 0, max_timestamp_gap: 2 }}\n\
+            "hls: {{ segment_duration: 1.0, part_duration: 0.3, segments: 10 }}\n\
+             ingest: {{ restart_increment: 0.5, restart_reset: 0, max_timestamp_gap: 2 }}\n\
              streams:\n  cam: {{ source: \"{source}\", {options} }}\n"
         ),
     );

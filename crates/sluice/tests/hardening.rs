@@ -24,7 +24,7 @@ fn file_sources_that_are_not_regular_files_fail_fast_and_stop_cleanly() {
     let config = write_config(
         dir.path(),
         &format!(
-            "hls: {{ restart_increment: 30 }}\nstreams:\n  \
+            "ingest: {{ restart_increment: 30 }}\nstreams:\n  \
              fifo: {{ source: \"file://{}\", preload: true, connect_timeout: 2 }}\n  \
              zero: {{ source: \"file:///dev/zero\", preload: true }}\n  \
              dir: {{ source: \"file://{}\", preload: true }}\n",
@@ -57,7 +57,7 @@ fn fails_with(dir: &std::path::Path, url: &str, options: &str, expected: &str) -
     let config = write_config(
         dir,
         &format!(
-            "hls: {{ restart_increment: 30 }}\nstreams:\n  cam: {{ source: \"{url}\", preload: true, transport: tcp{options} }}\n"
+            "ingest: {{ restart_increment: 30 }}\nstreams:\n  cam: {{ source: \"{url}\", preload: true, transport: tcp{options} }}\n"
         ),
     );
     let server = Server::start(&["--config", config.to_str().unwrap()]);
@@ -129,7 +129,7 @@ fn credentials_never_leave_the_server() {
     let config = write_config(
         dir.path(),
         &format!(
-            "hls: {{ restart_increment: 30 }}\nstreams:\n  cam: {{ source: \"{encoded}\", preload: true, transport: tcp, stall_timeout: 2 }}\n"
+            "ingest: {{ restart_increment: 30 }}\nstreams:\n  cam: {{ source: \"{encoded}\", preload: true, transport: tcp, stall_timeout: 2 }}\n"
         ),
     );
     // Debug logs: retina and the other dependencies print URLs and requests there.

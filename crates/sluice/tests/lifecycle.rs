@@ -71,7 +71,7 @@ fn camera_restart_is_retried_on_schedule_and_resumes_with_a_discontinuity() {
     let server = serve_yaml(
         dir.path(),
         &format!(
-            "hls: {{ restart_increment: 1 }}\nstreams:\n  cam: {{ source: \"{}\", transport: tcp, stall_timeout: 2 }}\n",
+            "ingest: {{ restart_increment: 1 }}\nstreams:\n  cam: {{ source: \"{}\", transport: tcp, stall_timeout: 2 }}\n",
             camera.url
         ),
     );
@@ -181,7 +181,7 @@ fn update_source_switches_cameras() {
     let server = serve_yaml(
         dir.path(),
         &format!(
-            "hls: {{ restart_increment: 30 }}\nstreams:\n  cam: {{ source: \"{}\", transport: tcp }}\n",
+            "ingest: {{ restart_increment: 30 }}\nstreams:\n  cam: {{ source: \"{}\", transport: tcp }}\n",
             h264.url
         ),
     );
@@ -357,7 +357,7 @@ fn bad_config_files_fail_with_the_exact_message() {
             "hls:\n  part_duraton: 0.3\n",
             "hls: unknown field `part_duraton`, expected one of `ll_hls`, `segment_duration`, \
              `part_duration`, `segments`, `idle_timeout`, `startup_segments`, \
-             `max_timestamp_gap`, `restart_increment`, `restart_reset`, `restart_discontinuity` \
+             `restart_discontinuity`, `max_timestamp_gap`, `restart_increment`, `restart_reset` \
              at line 2 column 3",
         ),
         (

@@ -339,10 +339,15 @@ fn plays(client: Client, server: &Server, stream: &str, size: (u64, u64)) {
 /// A cold demo stream (not preloaded): the client's request starts it, and its first playlist
 /// is held back until the stream can start every client (`hls.startup_segments`).
 fn plays_cold(client: Client) {
+    plays_cold_with(client, "");
+}
+
+/// [`plays_cold`] with more configuration (YAML lines before `streams:`).
+fn plays_cold_with(client: Client, config: &str) {
     let dir = tempfile::tempdir().unwrap();
     let server = serve_yaml(
         dir.path(),
-        "streams:\n  demo: { source: \"builtin:demo\" }\n",
+        &format!("{config}streams:\n  demo: {{ source: \"builtin:demo\" }}\n"),
     );
     assert_eq!(stream_info(&server, "demo")["state"], "idle");
     plays(client, &server, "demo", (640, 360));
@@ -431,18 +436,13 @@ fn assert_stops(player: &Player, client: Client, down: &Down, error: &str) {
 fn recovers(client: Client, restart_discontinuity: bool, restart: Outcome, new_size: Outcome) {
     let mut camera = Camera::start(&[]);
     // rtsp://127.0.0.1:PORT/stream: the camera comes back on the same port.
-    let port = camera
-        .url
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.split('/').next())
-        .expect("a port in the camera's URL")
-        .to_string();
+    let port = camera.port();
     let dir = tempfile::tempdir().unwrap();
     let server = serve_yaml(
         dir.path(),
         &format!(
-            "hls: {{ restart_increment: 0.5, restart_discontinuity: {restart_discontinuity} }}\n\
+            "hls: {{ restart_discontinuity: {restart_discontinuity} }}\n\
+             ingest: {{ restart_increment: 0.5 }}\n\
              streams:\n  cam: {{ source: \"{}\", transport: tcp, stall_timeout: 2 }}\n",
             camera.url
         ),
@@ -524,9 +524,7 @@ macro_rules! client_tests {
 
 client_tests! {
     hlsjs: Client::HlsJs, Outcome::Plays;
-    /// Shaka Player recovers from the restart; across the new picture size that follows it,
-    /// see `shaka_meets_a_new_picture_size_after_a_restart`.
-    shaka: Client::Shaka, Outcome::NotTested;
+    shaka: Client::Shaka, Outcome::Plays;
     native_hls: Client::Native, Outcome::Plays;
     gstreamer: Client::GStreamer, Outcome::Plays;
     ffmpeg: Client::Ffmpeg, Outcome::Plays;
@@ -565,15 +563,10 @@ mod vlc {
     }
 }
 
-/// Shaka Player 5.2.12 does not reliably get through this sequence (it failed three runs in
-/// four on a loaded 2-core machine, with `hls.restart_discontinuity` on or off): after the
-/// outage, each live playlist update takes its "full playlist rebuild selected for overlap
-/// recovery" path (no segment reference at the start time it remembers for the overlapping
-/// media sequence), its segment index ends up with no iterator ("Cannot read properties of
-/// null (reading 'next')"; the debug build asserts "segmentAvailabilityDuration must be >= 0")
-/// and it stops fetching. Run with `--ignored` to check a new Shaka version.
+/// Shaka starts on a first playlist of a single complete segment (`startup_segments: 1`, with
+/// the segment in progress listed by its parts): without `CLOSED-CAPTIONS=NONE` its caption
+/// probe picks the segment that has no URI yet and the load fails.
 #[test]
-#[ignore = "Shaka 5.2.12 often stalls for good after a restart followed by a new init (see the doc comment)"]
-fn shaka_meets_a_new_picture_size_after_a_restart() {
-    recovers(Client::Shaka, true, Outcome::Plays, Outcome::Plays);
+fn shaka_plays_a_cold_stream_from_one_segment() {
+    plays_cold_with(Client::Shaka, "hls: { startup_segments: 1 }\n");
 }

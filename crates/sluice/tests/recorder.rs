@@ -14,7 +14,7 @@ fn serve_recording(dir: &Path, streams: &str) -> (Server, PathBuf) {
     let config = write_config(
         dir,
         &format!(
-            "server: {{ record_dirs: [\"{}\"] }}\nhls: {{ restart_increment: 1 }}\nstreams:\n{streams}",
+            "server: {{ record_dirs: [\"{}\"] }}\ningest: {{ restart_increment: 1 }}\nstreams:\n{streams}",
             rec.display()
         ),
     );

@@ -265,7 +265,7 @@ fn a_failing_camera_is_logged_once_per_change_not_once_per_retry() {
     let config = write_config(
         dir.path(),
         &format!(
-            "hls: {{ restart_increment: 0.5 }}\nstreams:\n  cam: {{ source: \"{}\", transport: tcp }}\n",
+            "ingest: {{ restart_increment: 0.5 }}\nstreams:\n  cam: {{ source: \"{}\", transport: tcp }}\n",
             camera.url_with("viewer", "bad")
         ),
     );

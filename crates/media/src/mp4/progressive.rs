@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use super::boxes::BoxWriter;
 use super::init::{Orientation, Trak, write_ftyp, write_mvhd, write_trak};
-use crate::segmenter::{InitSegment, Part, SampleInfo};
+use super::part::{InitSegment, Part, SampleInfo};
 use crate::track::{Track, TrackKind};
 
 /// Movie timescale of clips (milliseconds).

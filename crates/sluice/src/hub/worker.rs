@@ -8,15 +8,18 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
+use sluice_media::Track;
 use sluice_media::pipeline::Pipeline;
 use sluice_media::segmenter::Event;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::{Control, Stream, StreamState};
-use crate::source::{ErrorKind, Source, SourceError, SourceEvent};
+use super::stream::{Control, Stream, StreamState};
+use crate::source::{ErrorKind, SourceError, SourceEvent};
 
 /// How a run ended.
 enum Outcome {
@@ -28,9 +31,14 @@ enum Outcome {
     Failed(SourceError),
 }
 
+/// Spawns [`run`] as a task.
+pub(super) fn spawn(stream: Arc<Stream>, control: watch::Receiver<Control>) -> JoinHandle<()> {
+    tokio::spawn(run(stream, control))
+}
+
 /// Runs the stream until told to stop (or until nothing wants it after a failure).
-pub(super) async fn run(stream: Arc<Stream>, mut control: watch::Receiver<Control>) {
-    let span = info_span!("stream", name = %stream.name);
+async fn run(stream: Arc<Stream>, mut control: watch::Receiver<Control>) {
+    let span = info_span!("stream", name = %stream.name());
     async move {
         let mut pipeline = stream.pipeline.lock().await;
         let idle = tokio::spawn({
@@ -57,7 +65,7 @@ pub(super) async fn run(stream: Arc<Stream>, mut control: watch::Receiver<Contro
             let mut events = Vec::new();
             pipeline.finish(&mut events);
             apply(&stream, events);
-            stream.media().end_run();
+            stream.tap().media().end_run();
             if stream.status().state == StreamState::Running {
                 logged = None;
             }
@@ -80,7 +88,7 @@ pub(super) async fn run(stream: Arc<Stream>, mut control: watch::Receiver<Contro
                 s.last_error = Some(error);
             });
             if !stream.wants_running() {
-                debug!("no output wants the stream; not retrying");
+                debug!("nothing wants the stream; not retrying");
                 break;
             }
             if started.elapsed() > settings.restart_reset() {
@@ -133,7 +141,7 @@ fn apply(stream: &Stream, events: Vec<Event>) {
         .counters
         .segments
         .fetch_add(ended as u64, Ordering::Relaxed);
-    stream.media().apply(events);
+    stream.tap().media().apply(events);
     stream.media_arrived();
 }
 
@@ -157,16 +165,15 @@ async fn run_once(
     control: &mut watch::Receiver<Control>,
 ) -> Outcome {
     let restart = control.borrow().restart;
-    let spec = super::lock(&stream.spec).clone();
-    let mut options = stream.config().source_options();
-    options.session_group = Some(Arc::clone(&stream.group));
+    let spec = stream.spec();
+    let options = stream.config().source_options();
     let opened = tokio::select! {
-        r = Source::open(&spec, &options) => r,
+        r = stream.opener().open(&spec, &options) => r,
         _ = wait_for_change(control, restart) => {
             return control_says(control, restart).unwrap_or(Outcome::Stopped);
         }
     };
-    let (mut source, tracks) = match opened {
+    let (mut source, tracks): (_, Vec<Track>) = match opened {
         Ok(opened) => opened,
         Err(e) => return Outcome::Failed(e),
     };
@@ -177,6 +184,7 @@ async fn run_once(
         tracks = %tracks.iter().map(|t| t.codec_string()).collect::<Vec<_>>().join(","),
         "source open"
     );
+    let mut tracks = Arc::new(tracks);
     let mut events = Vec::new();
     let mut flowing = false;
     loop {
@@ -197,7 +205,14 @@ async fn run_once(
                     .counters
                     .bytes_in
                     .fetch_add(frame.data.len() as u64, Ordering::Relaxed);
-                pipeline.push(frame, SystemTime::now(), &mut events);
+                let tap = stream.tap();
+                let dropped =
+                    pipeline.push_observed(frame, SystemTime::now(), &mut events, |frame| {
+                        tap.publish(&tracks, frame)
+                    });
+                if let Some(reason) = dropped {
+                    stream.counters.count_drop(reason);
+                }
                 if !flowing {
                     flowing = true;
                     stream.update_status(|s| {
@@ -207,12 +222,13 @@ async fn run_once(
                 }
                 Ok(())
             }
-            SourceEvent::MissingTimestamp => pipeline
-                .missing_dts()
-                .map_err(|e| SourceError::new(ErrorKind::InvalidData, e.to_string())),
-            SourceEvent::Tracks(tracks) => pipeline
-                .update_tracks(&tracks, &mut events)
-                .map_err(|e| SourceError::new(ErrorKind::UnsupportedCodec, e.to_string())),
+            SourceEvent::Tracks(new) => {
+                let updated = pipeline
+                    .update_tracks(&new, &mut events)
+                    .map_err(|e| SourceError::new(ErrorKind::UnsupportedCodec, e.to_string()));
+                tracks = Arc::new(new);
+                updated
+            }
         };
         if let Err(e) = result {
             return Outcome::Failed(e);

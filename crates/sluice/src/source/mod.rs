@@ -1,8 +1,8 @@
 //! Camera sources: where frames come from.
 //!
-//! Every source kind sits behind the same small interface: [`Source::open`] connects and
-//! returns the tracks, [`Source::next`] yields [`SourceEvent`]s until the run ends. Errors carry
-//! a typed [`ErrorKind`] so the API can tell a user what to fix.
+//! Every source kind sits behind the same small interface: an [`Opener`] connects and returns
+//! the tracks ([`Sources`] is the real one), [`Source::next`] yields [`SourceEvent`]s until the
+//! run ends. Errors carry a typed [`ErrorKind`] so the API can tell a user what to fix.
 
 mod file;
 pub mod rtsp;
@@ -12,12 +12,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
+use retina::client::SessionGroup;
 use sluice_media::{Frame, Track};
 
 pub use file::FileSource;
 pub use rtsp::{RtspSource, RtspUrl};
 
-use crate::config::Transport;
 use crate::redact::redact;
 
 /// The bundled demo clip: H.264 640×360 25 fps with a 1 s GOP, AAC-LC mono 48 kHz, 9.6 s.
@@ -127,8 +128,6 @@ impl SourceError {
 pub enum SourceEvent {
     /// A frame of one of the tracks.
     Frame(Frame),
-    /// A frame arrived without a usable timestamp.
-    MissingTimestamp,
     /// The tracks' parameters changed (new SPS/PPS, resolution).
     Tracks(Vec<Track>),
 }
@@ -142,8 +141,19 @@ pub struct SourceOptions {
     pub connect_timeout: Duration,
     /// A run ends when no video frame arrives for this long (audio alone does not keep it).
     pub stall_timeout: Duration,
-    /// Tracks RTSP sessions so shutdown can wait for their TEARDOWN.
-    pub session_group: Option<Arc<retina::client::SessionGroup>>,
+}
+
+/// RTSP transport choice.
+#[derive(Clone, Copy, Debug, Default, serde::Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// Try TCP, fall back to UDP if the camera refuses it.
+    #[default]
+    Auto,
+    /// RTP interleaved in the RTSP TCP connection.
+    Tcp,
+    /// RTP over UDP.
+    Udp,
 }
 
 impl Default for SourceOptions {
@@ -152,7 +162,6 @@ impl Default for SourceOptions {
             transport: Transport::Auto,
             connect_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(5),
-            session_group: None,
         }
     }
 }
@@ -163,19 +172,64 @@ pub enum Source {
     File(FileSource),
     /// An RTSP camera.
     Rtsp(Box<RtspSource>),
+    /// A source implemented outside this module (scripted sources in tests).
+    Custom(Box<dyn EventSource>),
+}
+
+/// A source implemented outside this module: what [`Source::Custom`] holds.
+pub trait EventSource: Send {
+    /// The next event; an error ends the run.
+    fn next(&mut self) -> BoxFuture<'_, Result<SourceEvent, SourceError>>;
 }
 
 impl Source {
+    /// The next event; an error ends the run.
+    pub async fn next(&mut self) -> Result<SourceEvent, SourceError> {
+        match self {
+            Source::File(f) => f.next().await,
+            Source::Rtsp(r) => r.next().await,
+            Source::Custom(c) => c.next().await,
+        }
+    }
+}
+
+/// Opens sources: what a stream's worker connects through. [`Sources`] opens real ones; tests
+/// inject scripted ones to drive the worker under a paused clock.
+pub trait Opener: Send + Sync + 'static {
+    /// Opens `spec` and returns it with its tracks, within `options.connect_timeout`.
+    /// Dropping the future cancels the open.
+    fn open<'a>(
+        &'a self,
+        spec: &'a SourceSpec,
+        options: &'a SourceOptions,
+    ) -> BoxFuture<'a, Result<(Source, Vec<Track>), SourceError>>;
+
+    /// Waits (bounded by the caller) until connections closed by dropping their sources have
+    /// finished closing (RTSP TEARDOWN).
+    fn closed(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// The real sources: RTSP cameras, MP4 files and the demo clip. RTSP sessions are tracked so
+/// shutdown can wait for their TEARDOWN.
+#[derive(Default)]
+pub struct Sources {
+    group: Arc<SessionGroup>,
+}
+
+impl Sources {
     /// Opens the source and returns it with its tracks, within `connect_timeout` whatever the
     /// kind (RTSP bounds each transport attempt; a file on a hung mount is bounded like a
     /// silent camera). Dropping the future cancels the open.
-    pub async fn open(
+    pub async fn open_source(
+        &self,
         spec: &SourceSpec,
         options: &SourceOptions,
     ) -> Result<(Source, Vec<Track>), SourceError> {
         match spec {
             SourceSpec::Rtsp(url) => {
-                let (source, tracks) = RtspSource::open(url, options).await?;
+                let (source, tracks) = RtspSource::open(url, options, Some(&self.group)).await?;
                 Ok((Source::Rtsp(Box::new(source)), tracks))
             }
             SourceSpec::Demo => {
@@ -201,13 +255,21 @@ impl Source {
             }
         }
     }
+}
 
-    /// The next event; an error ends the run.
-    pub async fn next(&mut self) -> Result<SourceEvent, SourceError> {
-        match self {
-            Source::File(f) => f.next().await,
-            Source::Rtsp(r) => r.next().await,
-        }
+impl Opener for Sources {
+    fn open<'a>(
+        &'a self,
+        spec: &'a SourceSpec,
+        options: &'a SourceOptions,
+    ) -> BoxFuture<'a, Result<(Source, Vec<Track>), SourceError>> {
+        Box::pin(self.open_source(spec, options))
+    }
+
+    fn closed(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let _ = self.group.await_teardown().await;
+        })
     }
 }
 

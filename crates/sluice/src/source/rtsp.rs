@@ -12,8 +12,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use retina::client::{
-    Credentials, Demuxed, PlayOptions, Session, SessionOptions, SetupOptions, TcpTransportOptions,
-    Transport as RetinaTransport, UdpTransportOptions,
+    Credentials, Demuxed, PlayOptions, Session, SessionGroup, SessionOptions, SetupOptions,
+    TcpTransportOptions, Transport as RetinaTransport, UdpTransportOptions,
 };
 use retina::codec::{
     CodecItem, FrameFormat, ParameterSetInsertion, ParametersRef, VideoParametersCodec,
@@ -23,8 +23,7 @@ use tracing::{debug, info, warn};
 use url::Url;
 
 use super::rtsp_guard::Guard;
-use super::{ErrorKind, SourceError, SourceEvent, SourceOptions};
-use crate::config::Transport;
+use super::{ErrorKind, SourceError, SourceEvent, SourceOptions, Transport};
 
 /// An RTSP URL split into the credential-free URL retina connects to and the credentials.
 #[derive(Clone, PartialEq, Eq)]
@@ -92,19 +91,22 @@ pub struct RtspSource {
     /// encoder died while its audio goes on would otherwise hold a run that serves nothing
     /// (and queue its audio) forever.
     video_deadline: tokio::time::Instant,
-    /// Frame rate from the video parameters, when the camera states it.
-    pub frame_rate: Option<f64>,
 }
 
 impl RtspSource {
     /// Connects (DESCRIBE, SETUP, PLAY) within the handshake timeout, falling back from TCP to
     /// UDP under `Transport::Auto` when the camera refuses interleaved TCP.
+    /// RTSP sessions join `group` (when given) so shutdown can wait for their TEARDOWN.
     pub async fn open(
         url: &RtspUrl,
         options: &SourceOptions,
+        group: Option<&Arc<SessionGroup>>,
     ) -> Result<(RtspSource, Vec<Track>), SourceError> {
         let attempt = |transport| async move {
-            tokio::time::timeout(options.connect_timeout, connect(url, transport, options))
+            tokio::time::timeout(
+                options.connect_timeout,
+                connect(url, transport, options, group),
+            )
                 .await
                 .unwrap_or_else(|_| {
                     Err(SourceError::new(
@@ -192,9 +194,7 @@ impl RtspSource {
                 if new_parameters {
                     let stream = &self.demuxed.streams()[self.stream_of(track)];
                     if let Some(ParametersRef::Video(params)) = stream.parameters() {
-                        let (t, rate) = video_track(params, stream.clock_rate_hz())?;
-                        self.tracks[track] = t;
-                        self.frame_rate = rate.or(self.frame_rate);
+                        self.tracks[track] = video_track(params, stream.clock_rate_hz())?;
                         info!(codec = %self.tracks[track].codec_string(), "video parameters changed");
                         self.pending.push_back(SourceEvent::Frame(out));
                         return Ok(Some(SourceEvent::Tracks(self.tracks.clone())));
@@ -241,6 +241,7 @@ async fn connect(
     url: &RtspUrl,
     proto: Proto,
     options: &SourceOptions,
+    group: Option<&Arc<SessionGroup>>,
 ) -> Result<(RtspSource, Vec<Track>), SourceError> {
     let creds = url.credentials.as_ref().map(|(u, p)| Credentials {
         username: u.clone(),
@@ -249,7 +250,7 @@ async fn connect(
     let mut session_options = SessionOptions::default()
         .creds(creds)
         .user_agent(format!("Sluice/{}", env!("CARGO_PKG_VERSION")));
-    if let Some(group) = &options.session_group {
+    if let Some(group) = group {
         session_options = session_options.session_group(Arc::clone(group));
     }
     // retina talks to the camera through the bounded relay (see `rtsp_guard`).
@@ -328,7 +329,6 @@ async fn connect(
         pending: VecDeque::new(),
         stall_timeout: options.stall_timeout,
         video_deadline: tokio::time::Instant::now() + options.stall_timeout,
-        frame_rate: None,
     };
     // Video parameters are usually known from the SDP; some cameras only send them in band,
     // so wait for the first frame that carries them.
@@ -375,8 +375,7 @@ async fn connect(
             }
         }
     };
-    source.frame_rate = video_params.1;
-    source.tracks.push(video_params.0);
+    source.tracks.push(video_params);
     if let Some(a) = audio {
         let stream = &source.demuxed.streams()[a];
         match stream.parameters() {
@@ -446,18 +445,18 @@ fn has_h265_irap(au: &[u8]) -> bool {
     false
 }
 
-/// A [`Track`] (and the stated frame rate) from retina's video parameters.
+/// A [`Track`] from retina's video parameters.
 fn video_track(
     params: &retina::codec::VideoParameters,
     clock_rate: u32,
-) -> Result<(Track, Option<f64>), SourceError> {
+) -> Result<Track, SourceError> {
     let (w, h) = params.pixel_dimensions();
     let (w, h) = (
         u16::try_from(w).unwrap_or(u16::MAX),
         u16::try_from(h).unwrap_or(u16::MAX),
     );
     let config = Bytes::copy_from_slice(params.extra_data());
-    let track = match params.codec_params() {
+    match params.codec_params() {
         VideoParametersCodec::H264 { .. } => Track::h264(config, clock_rate, w, h),
         VideoParametersCodec::H265 { .. } => Track::h265(config, clock_rate, w, h),
         _ => {
@@ -472,12 +471,7 @@ fn video_track(
             ErrorKind::InvalidData,
             format!("camera video parameters: {e}"),
         )
-    })?;
-    let rate = params
-        .frame_rate()
-        .filter(|&(num, _)| num > 0)
-        .map(|(num, den)| f64::from(den) / f64::from(num));
-    Ok((track, rate))
+    })
 }
 
 /// Maps a retina error to a typed cause with a message a user can act on. retina's messages

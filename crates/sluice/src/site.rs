@@ -29,7 +29,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::debug;
 
-use crate::api::ApiError;
+use crate::json::ApiError;
 
 /// The allowed hosts and origins, from `server.allowed_hosts` and `server.allowed_origins`.
 #[derive(Clone, Debug, Default)]

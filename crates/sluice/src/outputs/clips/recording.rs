@@ -1,4 +1,4 @@
-//! Recording clips with lookback: the moment before the trigger, in a valid MP4.
+//! One recording: a clip with lookback, the moment before the trigger, in a valid MP4.
 //!
 //! A recording takes up to `lookback` seconds of whole segments already in the stream's ring
 //! (so the clip starts on a keyframe), then follows the live parts until `duration` seconds
@@ -7,9 +7,6 @@
 //! end the header and the data are assembled into a temporary next to the clip, synced, and
 //! renamed into place ([`files`] says how every file is created safely). Nothing captured, or
 //! an I/O error, leaves no file behind and does not disturb the stream.
-
-pub mod files;
-pub mod path;
 
 use std::io::{Seek, Write};
 use std::path::PathBuf;
@@ -25,8 +22,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::hub::{OutputKind, Stream};
-pub use files::{Target, Writers};
+use super::files::Target;
+use super::path;
+use crate::hub::{Lease, Policy, Stream};
 
 /// What a recording request asks for.
 #[derive(Clone, Copy, Debug)]
@@ -88,22 +86,22 @@ pub struct RecordingResult {
 }
 
 /// The handle a stream keeps while recording.
-pub(crate) struct Recording {
-    pub(crate) info: ActiveRecording,
+pub(super) struct Recording {
+    pub(super) info: ActiveRecording,
     written_ms: Arc<AtomicU64>,
     finish: watch::Sender<bool>,
 }
 
 impl Recording {
     /// The API view, with the seconds written so far.
-    pub(crate) fn snapshot(&self) -> ActiveRecording {
+    pub(super) fn snapshot(&self) -> ActiveRecording {
         let mut info = self.info.clone();
         info.seconds_written = self.written_ms.load(Ordering::Relaxed) as f64 / 1000.0;
         info
     }
 
     /// Asks the recording to finish now with what it has.
-    pub(crate) fn finish_now(&self) {
+    pub(super) fn finish_now(&self) {
         let _ = self.finish.send(true);
     }
 }
@@ -130,12 +128,13 @@ pub enum RecordError {
     },
 }
 
-/// Starts a recording of `stream` into `target`. Returns the seconds of lookback found in
-/// memory.
-pub(crate) async fn start(
+/// Starts a recording of `stream` into `target`; `done` gets the result. Returns the seconds
+/// of lookback found in memory.
+pub(super) fn start(
     stream: &Arc<Stream>,
     target: Target,
     request: RecordRequest,
+    done: impl FnOnce(RecordingResult) + Send + 'static,
 ) -> Result<(Recording, f64), RecordError> {
     request.validate()?;
     // Fail now, not after the clip was captured, if the directory is not writable. The scratch
@@ -147,7 +146,7 @@ pub(crate) async fn start(
     })?;
     target.remove(&name);
 
-    let (start, lookback) = start_position(&stream.media().ring(), request.lookback);
+    let (start, lookback) = start_position(&stream.tap().media().ring(), request.lookback);
     let written_ms = Arc::new(AtomicU64::new(0));
     let (finish, finish_rx) = watch::channel(false);
     let info = ActiveRecording {
@@ -160,18 +159,23 @@ pub(crate) async fn start(
             .unwrap_or_default()
             .as_secs_f64(),
     };
-    // Keep the stream running for the recording (refreshed as parts are written).
+    // Keep the stream running for the recording (re-armed as parts are written, released
+    // when it ends).
     let keepalive = recorder_timeout(stream, request.duration);
-    stream.add_output(OutputKind::Recorder, keepalive);
-    tokio::spawn(run(
+    let lease = stream
+        .tap()
+        .demand()
+        .lease(super::KIND, Policy::Idle(keepalive));
+    let task = run(
         Arc::clone(stream),
+        lease,
         target,
         tokio::fs::File::from_std(data),
-        start,
-        request,
+        (start, request),
         Arc::clone(&written_ms),
         finish_rx,
-    ));
+    );
+    stream.tap().work().spawn(async move { done(task.await) });
     Ok((
         Recording {
             info,
@@ -240,24 +244,23 @@ fn next_part(ring: &SegmentRing, pos: (u64, usize)) -> Option<Next> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn run(
     stream: Arc<Stream>,
+    lease: Lease,
     target: Target,
     data: tokio::fs::File,
-    start: (u64, usize),
-    request: RecordRequest,
+    (start, request): ((u64, usize), RecordRequest),
     written_ms: Arc<AtomicU64>,
     mut finish: watch::Receiver<bool>,
-) {
+) -> RecordingResult {
     let started = tokio::time::Instant::now();
     let requested = target.path().to_path_buf();
     let captured = capture(
         &stream,
+        &lease,
         &target,
         data,
-        start,
-        request,
+        (start, request),
         &written_ms,
         &mut finish,
     )
@@ -282,7 +285,8 @@ async fn run(
             (requested, Err(e))
         }
     };
-    let result = match result {
+    drop(lease);
+    match result {
         Ok((seconds, bytes)) => {
             info!(stream = %stream.name(), path = %path.display(), seconds, bytes, took = ?started.elapsed(), "recording written");
             RecordingResult {
@@ -301,18 +305,17 @@ async fn run(
                 error: Some(error),
             }
         }
-    };
-    stream.recording_finished(result);
+    }
 }
 
 /// Follows the ring from `start` and writes sample data until `duration` seconds of live media
 /// after the trigger, a finish request, or a deadline when the source produces nothing.
 async fn capture(
     stream: &Stream,
+    lease: &Lease,
     target: &Target,
     data: tokio::fs::File,
-    start: (u64, usize),
-    request: RecordRequest,
+    (start, request): ((u64, usize), RecordRequest),
     written_ms: &AtomicU64,
     finish: &mut watch::Receiver<bool>,
 ) -> Result<(ClipWriter, tokio::fs::File), String> {
@@ -321,7 +324,7 @@ async fn capture(
     let mut clip: Option<ClipWriter> = None;
     // Live media counts from the trigger: parts before it are lookback.
     let trigger_seq = {
-        let ring = stream.media().ring();
+        let ring = stream.tap().media().ring();
         ring.live_edge().map(|s| (s.sequence, s.parts.len()))
     };
     let mut live = 0.0;
@@ -338,7 +341,7 @@ async fn capture(
         }
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         let next = tokio::select! {
-            n = stream.media().wait_for(remaining, |ring| next_part(ring, pos)) => n,
+            n = stream.tap().media().wait_for(remaining, |ring| next_part(ring, pos)) => n,
             _ = finish.changed() => break,
         };
         let Some(next) = next else {
@@ -353,7 +356,7 @@ async fn capture(
                 continue;
             }
         };
-        let clip = clip.get_or_insert_with(|| ClipWriter::new(&init, stream.orientation()));
+        let clip = clip.get_or_insert_with(|| ClipWriter::new(&init, stream.tap().orientation()));
         for chunk in clip.add_part(&init, &part) {
             out.write_all(&chunk).await.map_err(write_err)?;
         }
@@ -363,7 +366,7 @@ async fn capture(
         }
         pos = after;
         written_ms.store((clip.duration_secs() * 1000.0) as u64, Ordering::Relaxed);
-        stream.touch(OutputKind::Recorder);
+        lease.touch();
         if live >= request.duration {
             break;
         }

@@ -1,4 +1,4 @@
-//! HLS over HTTP: the reference's paths under `/api/hls/{token}/`.
+//! The HLS handlers: the reference's paths under `/api/hls/{token}/`.
 //!
 //! The token in the path is the capability: an unknown token is a 404 with no body, and a
 //! known one starts the stream. Child URIs in the playlists are relative, so they carry the
@@ -17,12 +17,10 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use bytes::Bytes;
 use sluice_media::playlist::{
     Blocking, advance_part_limit, blocking, master_playlist, media_playlist, part_target,
@@ -31,7 +29,8 @@ use sluice_media::playlist::{
 use sluice_media::ring::SegmentRing;
 use sluice_media::segmenter::Part;
 
-use crate::hub::{Hub, OutputKind, Stream};
+use super::Hls;
+use crate::hub::Stream;
 
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 const INIT_TYPE: &str = "video/mp4";
@@ -40,24 +39,6 @@ const SEGMENT_TYPE: &str = "video/iso.segment";
 const IMMUTABLE: &str = "public, max-age=3600, immutable";
 /// How long a playlist request on a cold stream waits for the startup segments.
 const STARTUP_WAIT: Duration = crate::hub::STARTUP_GRACE;
-
-/// The HLS routes; mount under `/api/hls`.
-pub fn routes() -> Router<Arc<Hub>> {
-    Router::new()
-        .route("/{token}/master_playlist.m3u8", get(master))
-        .route("/{token}/playlist.m3u8", get(playlist))
-        .route("/{token}/init.mp4", get(init))
-        .route("/{token}/init/{file}", get(init_by_id))
-        .route("/{token}/segment/{file}", get(segment))
-}
-
-/// The stream behind a token, with its HLS output present and its worker started (as the
-/// reference does on every HLS request); `None` (a 404) for an unknown token.
-fn stream_for(hub: &Hub, token: &str) -> Option<Arc<Stream>> {
-    let stream = hub.by_token(token)?;
-    stream.add_output(OutputKind::Hls, stream.settings().idle_timeout());
-    Some(stream)
-}
 
 /// Whether a cold stream has enough to start every mainstream player: `startup_segments`
 /// complete segments and the first part of the next (see
@@ -101,12 +82,12 @@ fn playlist_response(text: String, cache: &'static str) -> Response {
 /// The multivariant playlist waits until the stream can start every mainstream player
 /// (`hls.startup_segments` complete segments; three by default, see the config docs). Should
 /// that not happen in time (a camera with a very long GOP), whatever exists is described.
-async fn master(State(hub): State<Arc<Hub>>, Path(token): Path<String>) -> Response {
-    let Some(stream) = stream_for(&hub, &token) else {
+pub(super) async fn master(State(hls): State<Arc<Hls>>, Path(token): Path<String>) -> Response {
+    let Some(stream) = hls.stream_for(&token) else {
         return status(StatusCode::NOT_FOUND);
     };
-    let media = stream.media();
-    let startup = stream.settings().config.startup_segments;
+    let media = stream.tap().media();
+    let startup = stream.settings().hls.startup_segments;
     let ready = |ring: &SegmentRing| {
         ready_to_start(ring, startup)
             .then(|| master_playlist(ring))
@@ -173,22 +154,22 @@ pub fn parse_query(raw: Option<&str>) -> Result<PlaylistQuery, InvalidQuery> {
     Ok(q)
 }
 
-async fn playlist(
-    State(hub): State<Arc<Hub>>,
+pub(super) async fn playlist(
+    State(hls): State<Arc<Hls>>,
     Path(token): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let Some(stream) = stream_for(&hub, &token) else {
+    let Some(stream) = hls.stream_for(&token) else {
         return status(StatusCode::NOT_FOUND);
     };
     let Ok(query) = parse_query(raw.as_deref()) else {
         return status(StatusCode::BAD_REQUEST);
     };
     let cfg = stream.settings().playlist();
-    let media = stream.media();
+    let media = stream.tap().media();
     // A first (non-blocking) load of a cold stream waits like the multivariant playlist, for
     // clients that are given the media playlist directly; then whatever exists is served.
-    let startup = stream.settings().config.startup_segments;
+    let startup = stream.settings().hls.startup_segments;
     let started = |ring: &SegmentRing| {
         (ready_to_start(ring, startup) || (query.msn.is_some() && ring.live_edge().is_some()))
             .then_some(())
@@ -225,7 +206,7 @@ async fn playlist(
     match outcome {
         Some((Some(text), delay)) => {
             if let Some(d) = delay {
-                hub.observe_blocking_release(d);
+                hls.observe_blocking_release(d);
             }
             playlist_response(text, cache)
         }
@@ -237,7 +218,7 @@ async fn playlist(
 /// A strong validator for immutable media: the stream's identity, the init or the segment and
 /// part. Matching `If-None-Match` gets a 304.
 fn etag(stream: &Stream, what: &str) -> String {
-    format!("\"{}-{what}\"", stream.instance_id())
+    format!("\"{}-{what}\"", stream.tap().instance_id())
 }
 
 fn not_modified(headers: &HeaderMap, tag: &str) -> bool {
@@ -255,18 +236,18 @@ fn not_modified_response(tag: &str) -> Response {
     r
 }
 
-async fn init(
-    State(hub): State<Arc<Hub>>,
+pub(super) async fn init(
+    State(hls): State<Arc<Hls>>,
     Path(token): Path<String>,
     headers: HeaderMap,
 ) -> Response {
     // The playlist's EXT-X-MAP names the init of its first segment.
-    serve_init(&hub, &token, &headers, None)
+    serve_init(&hls, &token, &headers, None)
 }
 
 /// `init/{id}.mp4`: the init a later `EXT-X-MAP` names after a parameter change.
-async fn init_by_id(
-    State(hub): State<Arc<Hub>>,
+pub(super) async fn init_by_id(
+    State(hls): State<Arc<Hls>>,
     Path((token, file)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
@@ -274,17 +255,18 @@ async fn init_by_id(
         .strip_suffix(".mp4")
         .and_then(|n| n.parse::<u64>().ok())
     {
-        Some(id) => serve_init(&hub, &token, &headers, Some(id)),
+        Some(id) => serve_init(&hls, &token, &headers, Some(id)),
         None => status(StatusCode::NOT_FOUND),
     }
 }
 
 /// The init with this id (or the first segment's) among the ring's segments.
-fn serve_init(hub: &Hub, token: &str, headers: &HeaderMap, id: Option<u64>) -> Response {
-    let Some(stream) = stream_for(hub, token) else {
+fn serve_init(hls: &Hls, token: &str, headers: &HeaderMap, id: Option<u64>) -> Response {
+    let Some(stream) = hls.stream_for(token) else {
         return status(StatusCode::NOT_FOUND);
     };
     let init = stream
+        .tap()
         .media()
         .ring()
         .segments()
@@ -302,7 +284,7 @@ fn init_response(
     init: &sluice_media::segmenter::InitSegment,
     headers: &HeaderMap,
 ) -> Response {
-    let orientation = stream.orientation();
+    let orientation = stream.tap().orientation();
     let tag = etag(stream, &format!("init{}-o{}", init.id, orientation.exif()));
     if not_modified(headers, &tag) {
         return not_modified_response(&tag);
@@ -339,19 +321,19 @@ enum Lookup<T> {
     Gone,
 }
 
-async fn segment(
-    State(hub): State<Arc<Hub>>,
+pub(super) async fn segment(
+    State(hls): State<Arc<Hls>>,
     Path((token, file)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(stream) = stream_for(&hub, &token) else {
+    let Some(stream) = hls.stream_for(&token) else {
         return status(StatusCode::NOT_FOUND);
     };
     let Some((sequence, part)) = parse_media_name(&file) else {
         return status(StatusCode::NOT_FOUND);
     };
     // Media fetches, not playlist polls, keep the output alive.
-    stream.touch(OutputKind::Hls);
+    hls.touch(&stream);
     let tag = etag(
         &stream,
         &match part {
@@ -362,12 +344,13 @@ async fn segment(
     if not_modified(&headers, &tag) {
         return not_modified_response(&tag);
     }
-    let cfg = stream.settings().config;
+    let cfg = stream.settings().hls;
     let parts = match part {
         None => {
             // A whole segment: wait while it (or the next one, just hinted) is in progress.
             let timeout = Duration::from_secs_f64(cfg.segment_duration * 3.0 + 2.0);
             stream
+                .tap()
                 .media()
                 .wait_for(timeout, |ring| match find_segment(ring, sequence) {
                     Lookup::Found(()) => ring.get(sequence).map(|s| s.parts.clone()),
@@ -380,6 +363,7 @@ async fn segment(
             // A part: a hinted part blocks until it is complete.
             let timeout = Duration::from_secs_f64(cfg.part_duration * 3.0 + 2.0);
             let found = stream
+                .tap()
                 .media()
                 .wait_for_timed(timeout, |ring| match find_part(ring, sequence, p) {
                     Lookup::Found(part) => Some(vec![part]),
@@ -390,7 +374,7 @@ async fn segment(
             if let Some((ref parts, Some(delay))) = found
                 && !parts.is_empty()
             {
-                hub.observe_blocking_release(delay);
+                hls.observe_blocking_release(delay);
             }
             found.map(|(parts, _)| parts)
         }

@@ -1,4 +1,5 @@
-//! Access tokens: the capability in HLS URLs.
+//! Random tokens (the capability in HLS URLs, stream instance ids) and their constant-time
+//! comparison.
 
 use rand::RngCore;
 use subtle::ConstantTimeEq;

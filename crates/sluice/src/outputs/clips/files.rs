@@ -378,7 +378,7 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     use super::*;
-    use crate::recorder::path::locate;
+    use crate::outputs::clips::path::locate;
 
     fn open(
         root: &Path,
