@@ -2,7 +2,7 @@
 //! (`tests/browser/play.mjs`), plays Sluice's web page with hls.js in low-latency mode and with
 //! the browser's native HLS. The page's screenshot is saved under `test-artifacts/`.
 
-mod common;
+pub mod common;
 
 use std::path::PathBuf;
 use std::process::Command;

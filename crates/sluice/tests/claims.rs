@@ -2,7 +2,7 @@
 //! `file://` source over HTTP, the cold-start rule, 503 with `Retry-After` for a blocking wait
 //! that cannot be satisfied in time, and failing streams and error statuses in `/metrics`.
 
-mod common;
+pub mod common;
 
 use common::*;
 

@@ -9,7 +9,7 @@
 //! never an error status for media that was listed. Timings are measured and printed, not
 //! asserted: every wait is on a state or an event, bounded by `PATIENCE`.
 
-mod common;
+pub mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

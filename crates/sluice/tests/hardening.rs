@@ -1,7 +1,7 @@
 //! Hostile and broken input (issue 9): sources that never start, inputs without a bound, and
 //! credentials at every boundary. Each test drives a real `sluice serve` process.
 
-mod common;
+pub mod common;
 
 use std::process::{Command, Stdio};
 

@@ -1,7 +1,7 @@
 //! End to end: `sluice serve` on the built-in demo stream, every HLS resource fetched over
 //! HTTP, and ffprobe decoding the result.
 
-mod common;
+pub mod common;
 
 use common::*;
 

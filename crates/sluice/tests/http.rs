@@ -3,7 +3,7 @@
 //! waits for media are not cut, and web pages on other sites (or reaching the server through a
 //! rebound DNS name) cannot use the API.
 
-mod common;
+pub mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

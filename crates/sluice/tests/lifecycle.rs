@@ -2,7 +2,7 @@
 //! preload, restart backoff and discontinuities across a camera restart, update_source, the API
 //! token, and bad config files.
 
-mod common;
+pub mod common;
 
 use std::process::Command;
 

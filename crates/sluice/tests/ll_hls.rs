@@ -1,7 +1,7 @@
 //! LL-HLS over HTTP: blocking reload releasing concurrent requests together, the status rules,
 //! delta updates, and the caching, compression and CORS headers.
 
-mod common;
+pub mod common;
 
 use std::io::{Read, Write};
 use std::time::Instant;

@@ -10,7 +10,7 @@
 //! error. Start-up times, live latency and stalls are figures for the benchmark
 //! (`benches/players.sh`, BENCHMARKS.md), not pass/fail lines.
 
-mod common;
+pub mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

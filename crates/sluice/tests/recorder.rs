@@ -1,7 +1,7 @@
 //! Recording clips with lookback, against the real binary: files checked by ffprobe and by
 //! their box layout; path policy, concurrency, failures and shutdown.
 
-mod common;
+pub mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

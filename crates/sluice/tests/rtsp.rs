@@ -1,6 +1,6 @@
 //! RTSP cameras: a real gst-rtsp-server, Sluice's HLS output decoded by ffprobe.
 
-mod common;
+pub mod common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! Shared helpers for the integration tests: a real `sluice serve` process on a free port, an
-//! HTTP client, and ffprobe.
-#![allow(dead_code)]
+//! HTTP client, and ffprobe. Each test declares it `pub mod common;`, so helpers one test
+//! binary does not use are not reported as dead code there.
 
 pub mod fake_camera;
 
