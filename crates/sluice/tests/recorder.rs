@@ -351,15 +351,24 @@ fn nothing_captured_leaves_no_file() {
     );
 }
 
-/// Mounts a tmpfs (read-only, or tiny) where possible; returns false when mounting is not
-/// allowed (not root), in which case the caller uses file permissions instead.
-fn mount_tmpfs(at: &Path, options: &str) -> bool {
+/// Mounts a tmpfs (read-only, or tiny). Only root may; as root (CI) a failure to mount is a
+/// test failure, not a skip.
+fn mount_tmpfs(at: &Path, options: &str) -> Unmount {
     std::fs::create_dir_all(at).unwrap();
-    Command::new("mount")
+    let mounted = Command::new("mount")
         .args(["-t", "tmpfs", "-o", options, "tmpfs", at.to_str().unwrap()])
         .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+        .is_ok_and(|s| s.success());
+    assert!(
+        mounted,
+        "cannot mount a tmpfs at {}: this test needs root (CAP_SYS_ADMIN)",
+        at.display()
+    );
+    Unmount(at.to_path_buf())
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
 }
 
 struct Unmount(PathBuf);
@@ -379,10 +388,12 @@ fn unwritable_directory_and_full_disk_are_clear_errors_and_the_stream_is_unharme
     wait_for_segments(&base, 3);
 
     // Read-only: refused at once with the OS's reason.
+    // Root writes through file permissions, so as root the directory is a read-only mount.
     let ro = rec.join("readonly");
-    let _ro_mount = if mount_tmpfs(&ro, "ro,size=1m") {
-        Some(Unmount(ro.clone()))
+    let _ro_mount = if is_root() {
+        Some(mount_tmpfs(&ro, "ro,size=1m"))
     } else {
+        std::fs::create_dir_all(&ro).unwrap();
         std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
         None
     };
@@ -407,10 +418,12 @@ fn unwritable_directory_and_full_disk_are_clear_errors_and_the_stream_is_unharme
     );
     assert_eq!(r.status, 500, "{}", r.text());
 
-    // Disk full while writing (only where a small tmpfs can be mounted).
+    // Disk full while writing: a tiny tmpfs, which only root can mount (CI runs as root).
     let full = rec.join("full");
-    if mount_tmpfs(&full, "size=64k") {
-        let _full_mount = Unmount(full.clone());
+    if !is_root() {
+        eprintln!("SKIPPED the disk-full case: mounting a tmpfs needs root");
+    } else {
+        let _full_mount = mount_tmpfs(&full, "size=64k");
         let r = record(
             &server,
             "demo",
