@@ -8,13 +8,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
+# Whether GStreamer has every element named (the camera fixture's encoders and payloaders, and
+# the HLS player's demuxer and decoder).
+gst_has() {
+  command -v gst-inspect-1.0 >/dev/null 2>&1 || return 1
+  for element in "$@"; do gst-inspect-1.0 "$element" >/dev/null 2>&1 || return 1; done
+}
 { command -v ffprobe && command -v ffmpeg; } >/dev/null 2>&1 || need_apt+=(ffmpeg)
 # The RTSP camera fixture: gst-rtsp-server through PyGObject, under Debian's python3; and
 # GStreamer as an HLS player (tests/players): playbin3 with hlsdemux2 and the libav decoders.
 if ! /usr/bin/python3 -c "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer" >/dev/null 2>&1 \
-   || ! gst-inspect-1.0 x264enc >/dev/null 2>&1 || ! gst-inspect-1.0 x265enc >/dev/null 2>&1 \
-   || ! gst-inspect-1.0 avenc_aac >/dev/null 2>&1 || ! gst-inspect-1.0 hlsdemux2 >/dev/null 2>&1 \
-   || ! gst-inspect-1.0 avdec_h264 >/dev/null 2>&1; then
+   || ! gst_has x264enc x265enc avenc_aac mulawenc rtph264pay rtph265pay rtpmp4gpay rtppcmupay \
+        videotestsrc audiotestsrc hlsdemux2 avdec_h264; then
   need_apt+=(gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
              gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp
              gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0 gir1.2-gstreamer-1.0

@@ -81,6 +81,27 @@ fn a_camera_with_an_endless_header_line_is_refused_with_bounded_memory() {
     assert!(sent < 64 * 1024 * 1024, "{sent} bytes accepted");
 }
 
+/// `connect_timeout` fires on a camera that accepts the connection and never answers, with a
+/// `timeout` error that names the setting (the run does not hang in `starting`).
+#[test]
+fn a_camera_that_never_answers_fails_after_the_connect_timeout() {
+    let camera = FakeCamera::start(Behaviour::Silent);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "ingest: {{ restart_increment: 30 }}\nstreams:\n  cam: {{ source: \"{}\", preload: true, transport: tcp, connect_timeout: 1 }}\n",
+            camera.url
+        ),
+    );
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    let info = wait_for_state(&server, "cam", |i| !i["last_error"].is_null());
+    assert_eq!(info["last_error"]["kind"], "timeout", "{info}");
+    let message = info["last_error"]["message"].as_str().unwrap();
+    assert!(message.contains("within 1 s"), "{info}");
+    assert_eq!(info["state"], "retrying", "{info}");
+}
+
 #[test]
 fn parameter_sets_that_never_come_are_reported_as_such() {
     let camera = FakeCamera::start(Behaviour::BogusSprop);

@@ -21,7 +21,9 @@ fn idle_output_expires_the_token_and_stops_the_worker() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve_yaml(
         dir.path(),
-        "hls: { idle_timeout: 1 }\nstreams:\n  demo: { source: \"builtin:demo\" }\n",
+        // Long enough that a loaded machine fetches the first segment in time; the exact
+        // expiry is tested under a paused clock (tests/lifecycle_clock.rs).
+        "hls: { idle_timeout: 4 }\nstreams:\n  demo: { source: \"builtin:demo\" }\n",
     );
     assert_eq!(
         stream_info(&server, "demo")["state"],
@@ -31,7 +33,7 @@ fn idle_output_expires_the_token_and_stops_the_worker() {
     let base = hls_base(&server, "demo");
     watch_a_bit(&base);
     assert_eq!(stream_info(&server, "demo")["viewers"], 1);
-    // Nobody fetches media for a second: the output expires, the worker stops.
+    // Nobody fetches media for the idle timeout: the output expires, the worker stops.
     let info = wait_for_state(&server, "demo", |i| i["state"] == "idle");
     assert_eq!(info["outputs"], serde_json::json!([]));
     assert_eq!(info["viewers"], 0);
@@ -49,7 +51,7 @@ fn preload_keeps_the_worker_through_idle_but_resets_the_token() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve_yaml(
         dir.path(),
-        "hls: { idle_timeout: 1 }\nstreams:\n  demo: { source: \"builtin:demo\", preload: true }\n",
+        "hls: { idle_timeout: 4 }\nstreams:\n  demo: { source: \"builtin:demo\", preload: true }\n",
     );
     let base = hls_base(&server, "demo");
     watch_a_bit(&base);
@@ -83,7 +85,10 @@ fn camera_restart_is_retried_on_schedule_and_resumes_with_a_discontinuity() {
     });
     let runs = failing["runs"].as_u64().unwrap();
     // Connection refused while the camera is down: each retry waits 1 s longer.
-    let later = wait_for_state(&server, "cam", |i| i["runs"].as_u64().unwrap() >= runs + 2);
+    // (Read while retrying: between retries the worker is `starting`, with no backoff shown.)
+    let later = wait_for_state(&server, "cam", |i| {
+        i["runs"].as_u64().unwrap() >= runs + 2 && i["state"] == "retrying"
+    });
     let retry = later["retry_in_secs"].as_f64().unwrap_or(0.0);
     assert!(retry >= 2.0, "backoff grows: {later}");
     assert_eq!(later["last_error"]["kind"], "refused", "{later}");

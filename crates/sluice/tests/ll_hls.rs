@@ -219,4 +219,42 @@ fn caching_compression_and_cors_headers() {
     let (head, _) = raw_get(&server, &format!("{path}init.mp4"), &[]);
     assert!(head.contains("content-type: video/mp4"), "{head}");
     assert!(head.contains("etag: "), "{head}");
+
+    // The multivariant playlist: gzipped, not cached, open to any origin.
+    let (head, _) = raw_get(
+        &server,
+        &format!("{path}master_playlist.m3u8"),
+        &["Accept-Encoding: gzip", "Origin: http://example.test"],
+    );
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    assert!(head.contains("cache-control: no-cache"), "{head}");
+    assert!(head.contains("access-control-allow-origin: *"), "{head}");
+
+    // A part: immutable, not gzipped, open to any origin.
+    let pl = get(&format!("{base}playlist.m3u8")).text();
+    let part = pl
+        .lines()
+        .find_map(|l| {
+            l.split("URI=\"")
+                .nth(1)
+                .filter(|_| l.starts_with("#EXT-X-PART:"))
+        })
+        .and_then(|rest| rest.split('"').next())
+        .expect("a part in the playlist")
+        .trim_start_matches("./")
+        .to_string();
+    let (head, body) = raw_get(
+        &server,
+        &format!("{path}{part}"),
+        &["Accept-Encoding: gzip", "Origin: http://example.test"],
+    );
+    assert!(head.starts_with("http/1.1 200"), "{part}: {head}\n{pl}");
+    assert!(!head.contains("content-encoding"), "{head}");
+    assert!(
+        head.contains("cache-control: public, max-age=3600, immutable"),
+        "{head}"
+    );
+    assert!(head.contains("access-control-allow-origin: *"), "{head}");
+    assert_eq!(&body[4..8], b"moof");
 }

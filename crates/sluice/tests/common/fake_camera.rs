@@ -17,6 +17,8 @@ pub enum Behaviour {
     /// A valid session whose SDP has garbage `sprop-parameter-sets`, then H.264 non-IDR slices
     /// at 25 fps over interleaved TCP, never an SPS/PPS.
     BogusSprop,
+    /// Accepts the connection and reads requests, but never answers one.
+    Silent,
 }
 
 /// A running fake camera.
@@ -81,6 +83,7 @@ fn serve(
     let started = Instant::now();
     while !stop.load(Ordering::Relaxed) && started.elapsed() < super::PATIENCE * 2 {
         match read_request(&mut reader) {
+            Ok(Some(_)) if matches!(behaviour, Behaviour::Silent) => {}
             Ok(Some((method, cseq, url))) => {
                 let answer = answer(behaviour, &method, cseq, &url);
                 if let Behaviour::EndlessHeader { limit } = behaviour {
