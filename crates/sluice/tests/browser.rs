@@ -194,7 +194,10 @@ fn the_page_adds_edits_and_removes_a_camera() {
             "{key}: {v}"
         );
     }
-    assert!(s("invalidSourceResult").contains("Probe failed (invalid_url)"), "{v}");
+    assert!(
+        s("invalidSourceResult").contains("Probe failed (invalid_url)"),
+        "{v}"
+    );
     assert_eq!(v["cardsAfterInvalid"], 0, "{v}");
     // Saving waits for a probe of the source as it is now.
     assert_eq!(v["saveDisabledBeforeProbe"], true, "{v}");
@@ -205,7 +208,10 @@ fn the_page_adds_edits_and_removes_a_camera() {
         probe.contains("video: avc1.") && probe.contains("(h264) 640x360 25.00 fps"),
         "{probe}"
     );
-    assert!(probe.contains("audio: mp4a.40.2 (aac) 48000 Hz 1 ch"), "{probe}");
+    assert!(
+        probe.contains("audio: mp4a.40.2 (aac) 48000 Hz 1 ch"),
+        "{probe}"
+    );
     // Added: the card plays.
     assert_eq!(v["addPanelHidden"], true, "{v}");
     assert_eq!(v["width"], 640, "{v}");
