@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use std::time::Duration;
 
@@ -36,7 +36,9 @@ pub struct Config {
 
 /// Deserializes a map whose keys must be unique: YAML parsers keep the last of two equal keys,
 /// which would silently drop a camera.
-fn unique_names<'de, D>(deserializer: D) -> Result<BTreeMap<String, StreamConfig>, D::Error>
+pub(crate) fn unique_names<'de, D>(
+    deserializer: D,
+) -> Result<BTreeMap<String, StreamConfig>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
@@ -98,6 +100,31 @@ pub struct ServerConfig {
     /// Connections served at once; more wait in the listen queue. Lowered at start to stay
     /// under the open-file limit, keeping descriptors for cameras and files.
     pub max_connections: usize,
+    /// Where streams added, changed or removed through the API are saved so they survive a
+    /// restart (see [`crate::state_file`]).
+    pub state_file: StateFileSetting,
+}
+
+/// `server.state_file`: where streams changed through the API are saved.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum StateFileSetting {
+    /// Not written in the file: `sluice-streams.yaml` next to the config file, or in the
+    /// working directory without one.
+    #[default]
+    Default,
+    /// `null`: nothing is saved; changes through the API last until the server stops.
+    Off,
+    /// This file; a relative path is taken from the config file's directory.
+    Path(PathBuf),
+}
+
+impl<'de> Deserialize<'de> for StateFileSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match Option::<PathBuf>::deserialize(d)? {
+            None => StateFileSetting::Off,
+            Some(path) => StateFileSetting::Path(path),
+        })
+    }
 }
 
 impl Default for ServerConfig {
@@ -111,6 +138,7 @@ impl Default for ServerConfig {
             header_timeout: 30.0,
             body_timeout: 60.0,
             max_connections: 1024,
+            state_file: StateFileSetting::Default,
         }
     }
 }
@@ -142,6 +170,17 @@ impl ServerConfig {
         for origin in &self.allowed_origins {
             crate::site::parse_allowed_origin(origin)
                 .map_err(|m| Problem::new("server.allowed_origins", m))?;
+        }
+        if let StateFileSetting::Path(path) = &self.state_file
+            && (path.as_os_str().is_empty() || path.file_name().is_none())
+        {
+            return Err(Problem::new(
+                "server.state_file",
+                format!(
+                    "{:?} is not a file path: name a file, or write null to save nothing",
+                    path.display()
+                ),
+            ));
         }
         Ok(())
     }
@@ -344,8 +383,8 @@ impl Default for HlsConfig {
     }
 }
 
-/// One entry of `streams:`.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+/// One entry of `streams:` (also what the state file holds, see [`crate::state_file`]).
+#[derive(Clone, Debug, Deserialize, PartialEq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StreamConfig {
     /// Source URL: `rtsp://…`, `file:///path.mp4`, or `builtin:demo`.
@@ -486,14 +525,19 @@ impl Config {
         self.server.validate()?;
         self.hls.validate()?;
         self.ingest.validate()?;
-        for (name, stream) in &self.streams {
-            validate_name(name).map_err(|m| Problem::new(format!("streams.{name}"), m))?;
-            stream
-                .validate()
-                .map_err(|p| p.under(&format!("streams.{name}")))?;
-        }
-        Ok(())
+        validate_streams(&self.streams)
     }
+}
+
+/// Checks every stream's name and entry; the error's key is `streams.NAME[.KEY]`.
+pub(crate) fn validate_streams(streams: &BTreeMap<String, StreamConfig>) -> Result<(), Problem> {
+    for (name, stream) in streams {
+        validate_name(name).map_err(|m| Problem::new(format!("streams.{name}"), m))?;
+        stream
+            .validate()
+            .map_err(|p| p.under(&format!("streams.{name}")))?;
+    }
+    Ok(())
 }
 
 impl HlsConfig {
@@ -614,7 +658,7 @@ fn with_line(message: String, text: &str) -> String {
 /// The 1-based line where a dotted key (`streams.cam.source`) is written, found by following
 /// its segments through the text in order; block and flow mappings both work. 0 if not found
 /// (a value left at its default).
-fn line_of(text: &str, key: &str) -> usize {
+pub(crate) fn line_of(text: &str, key: &str) -> usize {
     let mut from = 0;
     let mut found = 0;
     for segment in key.split('.') {

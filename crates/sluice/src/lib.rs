@@ -17,5 +17,6 @@ pub mod redact;
 pub mod server;
 pub mod site;
 pub mod source;
+pub mod state_file;
 pub mod token;
 pub mod web;

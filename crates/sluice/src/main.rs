@@ -1,16 +1,18 @@
 //! The `sluice` command line.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use sluice::config::{Config, StreamConfig};
+use sluice::config::{Config, StateFileSetting, StreamConfig};
 use sluice::hub::{Hub, Settings};
 use sluice::outputs::Outputs;
 use sluice::outputs::clips::Clips;
 use sluice::source::{SourceOptions, Transport};
+use sluice::state_file::{self, Changes, StateFile};
 use tracing::info;
 
 #[derive(Parser)]
@@ -221,8 +223,8 @@ async fn probe(url: &str, transport: TransportArg, timeout: f64) -> anyhow::Resu
         ..SourceOptions::default()
     };
     match sluice::probe::probe(url, &options).await {
-        Ok(text) => {
-            print!("{text}");
+        Ok(probe) => {
+            print!("{probe}");
             Ok(())
         }
         Err(e) => {
@@ -249,10 +251,17 @@ async fn serve(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> anyh
         ingest: config.ingest,
     });
     let outputs = std::sync::Arc::new(Outputs::new(&hub, &config));
-    for (name, stream) in &config.streams {
+    let state_path = resolve_state_file(&config.server.state_file, config_path.as_deref())?;
+    let streams = match &state_path {
+        Some(path) => with_saved_changes(&config.streams, path)?,
+        None => config.streams.clone(),
+    };
+    for (name, stream) in &streams {
         hub.add_stream(name, stream.clone())
             .with_context(|| format!("stream {name:?}"))?;
     }
+    let state_file =
+        state_path.map(|path| std::sync::Arc::new(StateFile::new(path, config.streams.clone())));
     sluice::server::connections::raise_open_file_limit();
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
@@ -261,14 +270,60 @@ async fn serve(config_path: Option<PathBuf>, listen: Option<SocketAddr>) -> anyh
     info!("listening on http://{addr}");
     println!(
         "Sluice is serving {} stream(s). Web UI: http://{addr}/",
-        config.streams.len()
+        streams.len()
     );
     if config_path.is_none() {
         println!("Demo stream API: http://{addr}/api/streams");
     }
-    sluice::server::serve(listener, hub, outputs, &config.server, shutdown_signal()).await?;
+    sluice::server::serve(
+        listener,
+        hub,
+        outputs,
+        &config.server,
+        state_file,
+        shutdown_signal(),
+    )
+    .await?;
     info!("shut down cleanly");
     Ok(())
+}
+
+/// Where streams changed through the API are saved; `None` when `server.state_file` is null.
+fn resolve_state_file(
+    setting: &StateFileSetting,
+    config_path: Option<&std::path::Path>,
+) -> anyhow::Result<Option<PathBuf>> {
+    let path = state_file::resolve(setting, config_path)?;
+    match &path {
+        Some(p) => info!(path = %p.display(), "streams changed through the API are saved here"),
+        None => info!("server.state_file is null: streams changed through the API are not saved"),
+    }
+    Ok(path)
+}
+
+/// The config file's streams with the state file's changes applied, each change logged.
+fn with_saved_changes(
+    base: &BTreeMap<String, StreamConfig>,
+    path: &std::path::Path,
+) -> anyhow::Result<BTreeMap<String, StreamConfig>> {
+    let changes = Changes::load(path)?;
+    for name in &changes.removed {
+        if base.contains_key(name) {
+            info!(stream = %name, "removed through the API (saved in {}): not started", path.display());
+        }
+    }
+    for name in changes.streams.keys() {
+        if base.contains_key(name) {
+            info!(
+                stream = %name,
+                "changed through the API: the entry saved in {} replaces the config file's",
+                path.display()
+            );
+        } else {
+            info!(stream = %name, "added through the API (saved in {})", path.display());
+        }
+    }
+    Ok(changes.apply(base))
 }
 
 fn demo_config() -> Config {

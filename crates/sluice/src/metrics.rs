@@ -83,10 +83,13 @@ pub struct Sources {
     pub outputs: Arc<Outputs>,
     /// HTTP responses by status.
     pub requests: Arc<RequestCounts>,
+    /// Source probes through the API.
+    pub probes: Arc<crate::api::Probes>,
 }
 
 /// Renders the metrics text.
-pub fn render(hub: &Hub, outputs: &Outputs, requests: &RequestCounts) -> String {
+pub fn render(sources: &Sources) -> String {
+    let (hub, outputs, requests) = (&*sources.hub, &*sources.outputs, &*sources.requests);
     let mut registry = Registry::with_prefix("sluice");
     let state = Family::<StateLabel, Gauge>::default();
     let available = Family::<StreamLabel, Gauge>::default();
@@ -159,6 +162,13 @@ pub fn render(hub: &Hub, outputs: &Outputs, requests: &RequestCounts) -> String 
         dropped,
     );
     registry.register("http_responses", "HTTP responses by status code", http);
+    let probes = Gauge::<i64>::default();
+    probes.set(i64::try_from(sources.probes.in_progress()).unwrap_or(i64::MAX));
+    registry.register(
+        "probes_in_progress",
+        "Source probes running for POST /api/probe",
+        probes,
+    );
     // Every spawned task still alive (stream workers, RTSP relays, retina's TEARDOWN tasks, HTTP
     // connections): a count that grows with every camera restart is a leak. Absent when
     // rendered outside a runtime.
@@ -185,6 +195,6 @@ pub async fn handler(State(sources): State<Arc<Sources>>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        render(&sources.hub, &sources.outputs, &sources.requests),
+        render(&sources),
     )
 }

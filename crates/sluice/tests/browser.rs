@@ -163,3 +163,70 @@ fn record_button_starts_a_recording() {
         "{info}"
     );
 }
+
+/// The web page manages cameras: an invalid source's error in place, a probe result before
+/// saving, a camera added through the form playing, a duplicate name refused in place, its
+/// orientation edited, and its removal after a confirmation; the state file follows.
+#[test]
+fn the_page_adds_edits_and_removes_a_camera() {
+    let _one_at_a_time = BROWSER.lock().unwrap_or_else(|e| e.into_inner());
+    require_tool("node");
+    require_tool("chromium");
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "streams: {}\n");
+    let server = Server::start(&["--config", config.to_str().unwrap()]);
+    let shot = artifact("browser-manage-cameras.png");
+    let _ = std::fs::remove_file(&shot);
+    let page = server.url("/");
+    let v = node(
+        "manage_cameras.mjs",
+        &[page.as_str(), "porch", shot.to_str().unwrap()],
+    );
+    eprintln!("manage_cameras: {v}");
+    assert!(v["failure"].is_null(), "{v}");
+    assert_eq!(v["dialogs"], serde_json::json!([]), "no alert: {v}");
+    let s = |key: &str| v[key].as_str().unwrap_or_default().to_string();
+    // The invalid source: the API's message next to the source field, from the probe and from
+    // saving; nothing added.
+    for key in ["invalidSourceProbe", "invalidSourceSave", "editError"] {
+        assert!(
+            s(key).starts_with("unsupported source scheme \"gopher\""),
+            "{key}: {v}"
+        );
+    }
+    assert!(
+        s("invalidSourceResult").contains("Probe failed (invalid_url)"),
+        "{v}"
+    );
+    assert_eq!(v["cardsAfterInvalid"], 0, "{v}");
+    // Saving waits for a probe of the source as it is now.
+    assert_eq!(v["saveDisabledBeforeProbe"], true, "{v}");
+    assert_eq!(v["saveDisabledAfterEdit"], true, "{v}");
+    assert_eq!(v["saveEnabledAfterProbe"], true, "{v}");
+    let probe = s("probe");
+    assert!(
+        probe.contains("video: avc1.") && probe.contains("(h264) 640x360 25.00 fps"),
+        "{probe}"
+    );
+    assert!(
+        probe.contains("audio: mp4a.40.2 (aac) 48000 Hz 1 ch"),
+        "{probe}"
+    );
+    // Added: the card plays.
+    assert_eq!(v["addPanelHidden"], true, "{v}");
+    assert_eq!(v["width"], 640, "{v}");
+    assert!(s("duplicateName").contains("already exists"), "{v}");
+    // Edited: the API has the new orientation; the form never showed the source in clear.
+    assert_eq!(v["afterEdit"]["options"]["orientation"], 6, "{v}");
+    assert!(s("options").contains("orientation 6"), "{v}");
+    assert!(s("editPlaceholder").starts_with("builtin:demo"), "{v}");
+    assert!(shot.exists(), "screenshot saved");
+    // Removed after a confirmation; cancelling kept it.
+    assert!(s("confirm").starts_with("Remove camera porch?"), "{v}");
+    assert_eq!(v["keptAfterCancel"], 1, "{v}");
+    assert_eq!(v["removed"], true, "{v}");
+    assert_eq!(v["playerGone"], true, "{v}");
+    assert_eq!(get(&server.url("/api/streams/porch")).status, 404);
+    let saved = std::fs::read_to_string(dir.path().join("sluice-streams.yaml")).unwrap();
+    assert!(!saved.contains("porch"), "{saved}");
+}

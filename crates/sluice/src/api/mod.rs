@@ -1,25 +1,33 @@
-//! The REST API under `/api/streams`: JSON in, JSON out, errors as `{"error": "..."}`.
+//! The REST API: streams under `/api/streams` ([`streams`]) and probing a source before adding
+//! it (`/api/probe`, [`probe`]). JSON in, JSON out, errors as `{"error": "..."}` (with a `key`
+//! naming the request field at fault where there is one, and a `kind` for camera failures).
 //!
 //! When `server.api_token` is set, every call needs `Authorization: Bearer <token>`, outputs'
 //! API routes included; HLS URLs stay capability URLs (the token in their path) and are not
 //! affected. Request bodies are JSON and must say so (`Content-Type: application/json`, see
-//! [`JsonBody`]); which web pages may call the API is [`crate::site`]'s business.
+//! [`JsonBody`](crate::json::JsonBody)); which web pages may call the API is [`crate::site`]'s
+//! business.
+
+pub mod probe;
+pub mod streams;
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Request, State};
+use axum::Router;
+use axum::extract::Request;
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use axum::routing::{get, post};
 
-use crate::config::StreamConfig;
-use crate::hub::{Hub, HubError, Stream};
-use crate::json::{ApiError, JsonBody, not_found};
+use crate::hub::{Hub, HubError};
+use crate::json::ApiError;
 use crate::outputs::Outputs;
+use crate::state_file::StateFile;
 use crate::token::tokens_equal;
+
+pub use probe::Probes;
+pub use streams::{StreamOptions, info};
 
 impl From<HubError> for ApiError {
     fn from(e: HubError) -> Self {
@@ -28,28 +36,53 @@ impl From<HubError> for ApiError {
             HubError::NotFound(_) => StatusCode::NOT_FOUND,
             HubError::Invalid(_) => StatusCode::BAD_REQUEST,
         };
-        ApiError::new(status, e.to_string())
+        let exists = matches!(e, HubError::Exists(_));
+        let error = ApiError::new(status, e.to_string());
+        if exists {
+            error.with("key", "name")
+        } else {
+            error
+        }
     }
 }
 
-struct Api {
-    hub: Arc<Hub>,
-    outputs: Arc<Outputs>,
+/// What the API's handlers share.
+pub struct Api {
+    /// The streams.
+    pub hub: Arc<Hub>,
+    /// The outputs, which add their fields to a stream's description.
+    pub outputs: Arc<Outputs>,
+    /// Where changes are saved (`None`: `server.state_file: null`).
+    pub state_file: Option<Arc<StateFile>>,
+    /// Probes in progress, bounded.
+    pub probes: Arc<Probes>,
+}
+
+impl Api {
+    /// Saves the streams after a change; `Some(warning)` when that failed (the change stays
+    /// in effect, and the response says it was not saved).
+    async fn save(&self) -> Option<String> {
+        match &self.state_file {
+            Some(file) => file.save(&self.hub).await.err(),
+            None => None,
+        }
+    }
 }
 
 /// The API routes, the outputs' API routes included, behind the bearer-token check when
 /// `api_token` is set.
-pub fn routes(api_token: Option<String>, hub: Arc<Hub>, outputs: Arc<Outputs>) -> Router {
+pub fn routes(api_token: Option<String>, api: Api) -> Router {
+    let outputs = Arc::clone(&api.outputs);
     let router = Router::new()
-        .route("/api/streams", get(list).post(create))
+        .route("/api/streams", get(streams::list).post(streams::create))
         .route(
             "/api/streams/{name}",
-            get(show).delete(remove).patch(update),
+            get(streams::show)
+                .delete(streams::remove)
+                .patch(streams::update),
         )
-        .with_state(Arc::new(Api {
-            hub,
-            outputs: Arc::clone(&outputs),
-        }))
+        .route("/api/probe", post(probe::probe))
+        .with_state(Arc::new(api))
         .merge(outputs.api_routes());
     match api_token {
         Some(token) => {
@@ -86,128 +119,6 @@ fn bearer_credentials(value: &str) -> Option<&str> {
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| credentials.trim())
-}
-
-/// A stream as the API shows it: its name, source, status, codecs, active demand and options,
-/// plus what each output adds ([`Outputs::describe`]).
-pub fn info(stream: &Stream, outputs: &Outputs) -> serde_json::Value {
-    let mut status = stream.status();
-    if let Some(e) = &mut status.last_error {
-        e.message = crate::redact::redact_text(&e.message).into_owned();
-    }
-    let mut info = serde_json::json!({
-        "name": stream.name(),
-        "source": stream.redacted_source(),
-        "codecs": stream.codecs(),
-        "outputs": stream.tap().demand().active_kinds(),
-        "options": StreamOptions::of(&stream.config()),
-    });
-    if let (Some(map), Ok(serde_json::Value::Object(status))) =
-        (info.as_object_mut(), serde_json::to_value(status))
-    {
-        map.extend(status);
-        outputs.describe(stream, map);
-    }
-    info
-}
-
-/// The options of a stream entry (everything but `source`), as in the config file.
-#[derive(Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct StreamOptions {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    transport: Option<crate::source::Transport>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    preload: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    orientation: Option<u8>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    connect_timeout: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    stall_timeout: Option<f64>,
-}
-
-impl StreamOptions {
-    fn of(c: &StreamConfig) -> Self {
-        StreamOptions {
-            transport: Some(c.transport),
-            preload: Some(c.preload),
-            orientation: Some(c.orientation),
-            connect_timeout: Some(c.connect_timeout),
-            stall_timeout: Some(c.stall_timeout),
-        }
-    }
-
-    fn apply(self, c: &mut StreamConfig) {
-        c.transport = self.transport.unwrap_or(c.transport);
-        c.preload = self.preload.unwrap_or(c.preload);
-        c.orientation = self.orientation.unwrap_or(c.orientation);
-        c.connect_timeout = self.connect_timeout.unwrap_or(c.connect_timeout);
-        c.stall_timeout = self.stall_timeout.unwrap_or(c.stall_timeout);
-    }
-}
-
-async fn list(State(api): State<Arc<Api>>) -> Json<Vec<serde_json::Value>> {
-    Json(
-        api.hub
-            .list()
-            .iter()
-            .map(|s| info(s, &api.outputs))
-            .collect(),
-    )
-}
-
-async fn show(
-    State(api): State<Arc<Api>>,
-    Path(name): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let stream = api.hub.get(&name).ok_or_else(|| not_found(&name))?;
-    Ok(Json(info(&stream, &api.outputs)))
-}
-
-/// `POST /api/streams` body.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateStream {
-    name: String,
-    source: String,
-    #[serde(default)]
-    options: StreamOptions,
-}
-
-async fn create(
-    State(api): State<Arc<Api>>,
-    JsonBody(req): JsonBody<CreateStream>,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let mut config = StreamConfig::new(req.source);
-    req.options.apply(&mut config);
-    let stream = api.hub.add_stream(&req.name, config)?;
-    Ok((StatusCode::CREATED, Json(info(&stream, &api.outputs))))
-}
-
-async fn remove(
-    State(api): State<Arc<Api>>,
-    Path(name): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    api.hub.remove_stream(&name).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// `PATCH /api/streams/{name}` body: a new source URL (the reference's `update_source`).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateStream {
-    source: String,
-}
-
-async fn update(
-    State(api): State<Arc<Api>>,
-    Path(name): Path<String>,
-    JsonBody(req): JsonBody<UpdateStream>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let stream = api.hub.get(&name).ok_or_else(|| not_found(&name))?;
-    stream.update_source(&req.source)?;
-    Ok(Json(info(&stream, &api.outputs)))
 }
 
 #[cfg(test)]

@@ -122,6 +122,12 @@ impl Hub {
         &self.settings
     }
 
+    /// What the hub's streams open their sources through (a probe uses it too, so shutdown
+    /// waits for its RTSP TEARDOWN and tests can script it).
+    pub fn opener(&self) -> &dyn Opener {
+        &*self.opener
+    }
+
     /// Registers a stream; starts it if it is preloaded.
     pub fn add_stream(&self, name: &str, config: StreamConfig) -> Result<Arc<Stream>, HubError> {
         validate_name(name).map_err(HubError::Invalid)?;

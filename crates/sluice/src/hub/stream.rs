@@ -286,14 +286,33 @@ impl Stream {
         }
     }
 
-    /// Switches the stream to a new source URL; a running worker restarts at once with its
-    /// backoff reset.
-    pub fn update_source(&self, source: &str) -> Result<(), HubError> {
-        let spec = SourceSpec::parse(source).map_err(|e| HubError::Invalid(e.message))?;
-        lock(&self.config).source = source.to_string();
+    /// Applies a new configuration at once, keeping the stream's viewers and timeline (the
+    /// reference's `update_source`, extended to every option):
+    ///
+    /// - a new source or transport restarts a running worker at once, with its backoff reset;
+    /// - the orientation applies to the next init segment, clip or snapshot served;
+    /// - preload turned on starts the worker; turned off, demand decides (the worker stops
+    ///   unless an output wants it);
+    /// - the timeouts apply from the next connection.
+    pub fn reconfigure(self: &Arc<Self>, config: StreamConfig) -> Result<(), HubError> {
+        config
+            .validate()
+            .map_err(|e| HubError::Invalid(e.to_string()))?;
+        let spec = SourceSpec::parse(&config.source).map_err(|e| HubError::Invalid(e.message))?;
+        let old = std::mem::replace(&mut *lock(&self.config), config.clone());
         *lock(&self.spec) = spec;
-        if let Some(w) = lock(&self.worker).as_ref() {
+        if old.orientation != config.orientation {
+            self.tap.set_orientation(config.orientation);
+        }
+        if (old.source != config.source || old.transport != config.transport)
+            && let Some(w) = lock(&self.worker).as_ref()
+        {
             w.control.send_modify(|c| c.restart += 1);
+        }
+        match (old.preload, config.preload) {
+            (false, true) => self.start(),
+            (true, false) => self.stop_if_unwanted(),
+            _ => {}
         }
         Ok(())
     }

@@ -16,16 +16,23 @@ use crate::config::ServerConfig;
 use crate::hub::Hub;
 use crate::metrics::{self, RequestCounts};
 use crate::outputs::Outputs;
+use crate::state_file::StateFile;
 use crate::{api, site, web};
 
-/// The whole application's routes. `server.api_token` protects `/api/streams` and the outputs'
-/// API routes.
+/// The whole application's routes. `server.api_token` protects the API (`/api/streams`,
+/// `/api/probe`) and the outputs' API routes; changes to streams are saved to `state_file`.
 ///
 /// Everything but the health check and the outputs' open routes (capability URLs: their token
 /// is the permission, and any origin may read them) is behind the [`site`] guard (DNS
 /// rebinding, cross-site requests); a new route that changes anything belongs there too.
-pub fn router(hub: Arc<Hub>, outputs: Arc<Outputs>, server: &ServerConfig) -> Router {
+pub fn router(
+    hub: Arc<Hub>,
+    outputs: Arc<Outputs>,
+    server: &ServerConfig,
+    state_file: Option<Arc<StateFile>>,
+) -> Router {
     let requests = Arc::new(RequestCounts::default());
+    let probes = Arc::new(api::Probes::default());
     let policy = Arc::new(site::SitePolicy::new(
         &server.allowed_hosts,
         &server.allowed_origins,
@@ -36,14 +43,19 @@ pub fn router(hub: Arc<Hub>, outputs: Arc<Outputs>, server: &ServerConfig) -> Ro
             hub: Arc::clone(&hub),
             outputs: Arc::clone(&outputs),
             requests: Arc::clone(&requests),
+            probes: Arc::clone(&probes),
         }));
     let guarded = Router::new()
         .route("/", get(web::index))
         .route("/static/hls.min.js", get(web::hls_js))
         .merge(api::routes(
             server.api_token.clone(),
-            hub,
-            Arc::clone(&outputs),
+            api::Api {
+                hub,
+                outputs: Arc::clone(&outputs),
+                state_file,
+                probes,
+            },
         ))
         .merge(metrics_routes)
         .layer(axum::middleware::from_fn_with_state(policy, site::guard));
@@ -58,7 +70,7 @@ pub fn router(hub: Arc<Hub>, outputs: Arc<Outputs>, server: &ServerConfig) -> Ro
         ))
 }
 
-/// Serves until `shutdown` completes, within the `server:` section's limits. Streams are stopped
+/// Serves until `shutdown` completes (saving stream changes to `state_file`), within the `server:` section's limits. Streams are stopped
 /// first (releasing parked requests and tearing down camera sessions), then in-flight requests
 /// finish and the server returns.
 pub async fn serve(
@@ -66,9 +78,10 @@ pub async fn serve(
     hub: Arc<Hub>,
     outputs: Arc<Outputs>,
     server: &ServerConfig,
+    state_file: Option<Arc<StateFile>>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let app = router(Arc::clone(&hub), outputs, server);
+    let app = router(Arc::clone(&hub), outputs, server, state_file);
     let limits = connections::Limits::of(server);
     connections::serve(listener, app, limits, async move {
         shutdown.await;

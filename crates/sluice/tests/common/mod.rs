@@ -678,6 +678,15 @@ pub fn post_with(url: &str, authorization: Option<&str>) -> Fetched {
     read(req.send_empty().expect("POST"))
 }
 
+/// POST a JSON body with an optional Authorization header.
+pub fn post_json_with(url: &str, json: &str, authorization: Option<&str>) -> Fetched {
+    let mut req = agent().post(url).header("content-type", "application/json");
+    if let Some(a) = authorization {
+        req = req.header("authorization", a);
+    }
+    read(req.send(json).expect("POST"))
+}
+
 /// PATCH a JSON body.
 pub fn patch(url: &str, json: &str) -> Fetched {
     read(
