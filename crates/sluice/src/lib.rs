@@ -9,6 +9,7 @@ pub mod config;
 pub mod hls;
 pub mod hub;
 pub mod metrics;
+pub mod outputs;
 pub mod probe;
 pub mod read_bounded;
 pub mod recorder;

@@ -1,0 +1,3 @@
+//! What Sluice serves besides HLS: snapshots.
+
+pub mod snapshot;
