@@ -23,10 +23,10 @@ pub(crate) struct Conversion {
 /// Luma coefficients (Kr, Kb) of an H.273 `matrix_coefficients` value.
 fn luma_coefficients(matrix: u8) -> Option<(f64, f64)> {
     match matrix {
-        1 => Some((0.2126, 0.0722)),       // BT.709
-        4 => Some((0.30, 0.11)),           // FCC
-        5 | 6 => Some((0.299, 0.114)),     // BT.601 (BT.470BG, SMPTE 170M)
-        7 => Some((0.212, 0.087)),         // SMPTE 240M
+        1 => Some((0.2126, 0.0722)),      // BT.709
+        4 => Some((0.30, 0.11)),          // FCC
+        5 | 6 => Some((0.299, 0.114)),    // BT.601 (BT.470BG, SMPTE 170M)
+        7 => Some((0.212, 0.087)),        // SMPTE 240M
         9 | 10 => Some((0.2627, 0.0593)), // BT.2020
         _ => None,
     }
@@ -144,8 +144,26 @@ mod tests {
             matrix: Some(6),
         };
         assert!(Conversion::new(signal, 1080).is_identity());
-        assert!(Conversion::new(SignalType { matrix: None, ..signal }, 480).is_identity());
-        assert!(!Conversion::new(SignalType { matrix: None, ..signal }, 720).is_identity());
+        assert!(
+            Conversion::new(
+                SignalType {
+                    matrix: None,
+                    ..signal
+                },
+                480
+            )
+            .is_identity()
+        );
+        assert!(
+            !Conversion::new(
+                SignalType {
+                    matrix: None,
+                    ..signal
+                },
+                720
+            )
+            .is_identity()
+        );
     }
 
     #[test]
@@ -165,7 +183,10 @@ mod tests {
             matrix: Some(1),
         };
         let [y, cb, cr] = convert(bt709, 1080, [63, 102, 240]);
-        assert!(y.abs_diff(76) <= 1 && cb.abs_diff(85) <= 1 && cr >= 254, "{y} {cb} {cr}");
+        assert!(
+            y.abs_diff(76) <= 1 && cb.abs_diff(85) <= 1 && cr >= 254,
+            "{y} {cb} {cr}"
+        );
         // The same bytes read as BT.601 are another colour.
         assert_ne!(convert(LIMITED, 360, [63, 102, 240]), [y, cb, cr]);
     }

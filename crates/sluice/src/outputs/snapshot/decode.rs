@@ -26,14 +26,18 @@ pub(crate) fn decode<R>(
     use_picture: impl FnOnce(Picture<'_>) -> Result<R, SnapshotError>,
 ) -> Result<R, SnapshotError> {
     let failed = |e: openh264::Error| SnapshotError::Undecodable(format!("OpenH264: {e}"));
-    let mut decoder =
-        Decoder::with_api_config(OpenH264API::from_source(), DecoderConfig::new()).map_err(failed)?;
+    let mut decoder = Decoder::with_api_config(OpenH264API::from_source(), DecoderConfig::new())
+        .map_err(failed)?;
     let mut use_picture = Some(use_picture);
     let mut take = |yuv: &DecodedYUV<'_>| match use_picture.take() {
         Some(f) => f(picture(yuv)?),
         None => Err(SnapshotError::NoPicture),
     };
-    if let Some(result) = decoder.decode(annex_b).map_err(failed)?.map(|yuv| take(&yuv)) {
+    if let Some(result) = decoder
+        .decode(annex_b)
+        .map_err(failed)?
+        .map(|yuv| take(&yuv))
+    {
         return result;
     }
     let flushed = decoder.flush_remaining().map_err(failed)?;

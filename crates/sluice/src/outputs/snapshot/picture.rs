@@ -103,8 +103,8 @@ impl SnapshotSize {
         }
         // `side * other / native`, rounded, for `side <= native`: fits in u32, at least 1.
         let follow = |side: u32, other: u32, native: u32| {
-            let scaled = (u64::from(other) * u64::from(side) + u64::from(native) / 2)
-                / u64::from(native);
+            let scaled =
+                (u64::from(other) * u64::from(side) + u64::from(native) / 2) / u64::from(native);
             (scaled as u32).max(1)
         };
         Ok(match (self.width, self.height) {
@@ -171,8 +171,8 @@ pub fn h264_keyframe_to_jpeg(
     size: SnapshotSize,
     quality: u8,
 ) -> Result<Jpeg, SnapshotError> {
-    let orientation =
-        Orientation::from_exif(orientation).ok_or(SnapshotError::InvalidOrientation(orientation))?;
+    let orientation = Orientation::from_exif(orientation)
+        .ok_or(SnapshotError::InvalidOrientation(orientation))?;
     size.validate()?;
     let config = annexb::parse_avcc(avcc).map_err(undecodable)?;
     let units = annexb::sample_nal_units(sample, config.length_size).map_err(undecodable)?;
@@ -197,11 +197,15 @@ pub fn h264_keyframe_to_jpeg(
         let (w, h) = orientation.apply_to_size(out_w, out_h);
         let (w, h) = (w as usize, h as usize);
         let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let luma_ratio = (
+            picture.y.width as f64 / w as f64,
+            picture.y.height as f64 / h as f64,
+        );
         Ok((
             Planes {
                 y: scale::resize(picture.y, w, h),
-                cb: scale::resize(picture.u, cw, ch),
-                cr: scale::resize(picture.v, cw, ch),
+                cb: scale::resize_by(picture.u, cw, ch, luma_ratio),
+                cr: scale::resize_by(picture.v, cw, ch, luma_ratio),
             },
             picture.y.height,
         ))
@@ -342,9 +346,12 @@ mod tests {
         hvcc[0] = 1;
         hvcc[1] = 1;
         let track = Track::h265(Bytes::from(hvcc), 90_000, 640, 360).unwrap();
-        let err = keyframe_to_jpeg(&track, &[0, 0, 0, 1, 0x26], 1, SnapshotSize::NATIVE, 80)
-            .unwrap_err();
-        assert!(matches!(&err, SnapshotError::Unsupported(m) if m.contains("H.265")), "{err}");
+        let err =
+            keyframe_to_jpeg(&track, &[0, 0, 0, 1, 0x26], 1, SnapshotSize::NATIVE, 80).unwrap_err();
+        assert!(
+            matches!(&err, SnapshotError::Unsupported(m) if m.contains("H.265")),
+            "{err}"
+        );
         let (track, key) = demo_keyframe();
         assert!(keyframe_to_jpeg(&track, &key, 1, SnapshotSize::NATIVE, 80).is_ok());
     }
@@ -391,9 +398,7 @@ mod tests {
             width: Some(64),
             height: None,
         };
-        let run = |avcc: &[u8], sample: &[u8]| {
-            h264_keyframe_to_jpeg(avcc, sample, 6, size, 80)
-        };
+        let run = |avcc: &[u8], sample: &[u8]| h264_keyframe_to_jpeg(avcc, sample, 6, size, 80);
         // Pure noise, as config and as sample.
         for len in [0, 1, 4, 7, 16, 100, 1000, 10_000] {
             assert!(run(&rng.bytes(len), &key).is_err());

@@ -66,8 +66,8 @@ struct Taps {
 }
 
 impl Taps {
-    fn new(src: usize, dst: usize) -> Taps {
-        let scale = src as f64 / dst as f64;
+    /// Output `i` covers source `[i * ratio, (i + 1) * ratio)`, cut at `src`.
+    fn new(src: usize, dst: usize, ratio: f64) -> Taps {
         let one = 1u32 << WEIGHT_BITS;
         let mut taps = Taps {
             starts: Vec::with_capacity(dst),
@@ -76,10 +76,10 @@ impl Taps {
         };
         taps.offsets.push(0);
         for i in 0..dst {
-            let lo = i as f64 * scale;
-            let hi = ((i + 1) as f64 * scale).min(src as f64);
-            let first = (lo.floor() as usize).min(src - 1);
-            let last = ((hi.ceil() as usize).max(first + 1)).min(src);
+            let lo = (i as f64 * ratio).min((src - 1) as f64);
+            let hi = ((i + 1) as f64 * ratio).min(src as f64).max(lo + 1e-9);
+            let first = lo.floor() as usize;
+            let last = (hi.ceil() as usize).clamp(first + 1, src);
             let begin = taps.weights.len();
             for j in first..last {
                 let overlap = hi.min((j + 1) as f64) - lo.max(j as f64);
@@ -108,7 +108,26 @@ impl Taps {
 
 /// Resamples `src` to `width` × `height` (both at least 1) by area averaging.
 pub(crate) fn resize(src: PlaneRef<'_>, width: usize, height: usize) -> Plane {
-    if (src.width, src.height) == (width, height) {
+    let ratio = (
+        src.width as f64 / width as f64,
+        src.height as f64 / height as f64,
+    );
+    resize_by(src, width, height, ratio)
+}
+
+/// Resamples `src` to `width` × `height` where each output sample covers `ratio` source
+/// samples across and down (the last ones cut at the plane's edges).
+///
+/// Chroma planes need this: at 4:2:0 a chroma plane is half its luma plane rounded up, so for
+/// an odd output width the last chroma sample covers a single luma column, and the chroma
+/// ratio must be the luma one, not chroma width over chroma width.
+pub(crate) fn resize_by(
+    src: PlaneRef<'_>,
+    width: usize,
+    height: usize,
+    ratio: (f64, f64),
+) -> Plane {
+    if (src.width, src.height) == (width, height) && ratio == (1.0, 1.0) {
         let mut data = Vec::with_capacity(width * height);
         for y in 0..height {
             data.extend_from_slice(src.row(y));
@@ -120,7 +139,7 @@ pub(crate) fn resize(src: PlaneRef<'_>, width: usize, height: usize) -> Plane {
         };
     }
     // Horizontal pass: every source row to `width` samples, with INTER_BITS more precision.
-    let h_taps = Taps::new(src.width, width);
+    let h_taps = Taps::new(src.width, width, ratio.0);
     let mut inter = vec![0u16; width * src.height];
     for (y, out) in inter.chunks_exact_mut(width).enumerate() {
         let row = src.row(y);
@@ -136,7 +155,7 @@ pub(crate) fn resize(src: PlaneRef<'_>, width: usize, height: usize) -> Plane {
         }
     }
     // Vertical pass, accumulating whole rows so the inner loop runs over contiguous memory.
-    let v_taps = Taps::new(src.height, height);
+    let v_taps = Taps::new(src.height, height, ratio.1);
     let mut data = vec![0u8; width * height];
     let mut acc = vec![0u32; width];
     let shift = WEIGHT_BITS + INTER_BITS;
@@ -206,7 +225,9 @@ mod tests {
         let data = [10, 20, 30, 40];
         assert_eq!(
             resize(plane(&data, 2), 4, 4).data,
-            [10, 10, 20, 20, 10, 10, 20, 20, 30, 30, 40, 40, 30, 30, 40, 40]
+            [
+                10, 10, 20, 20, 10, 10, 20, 20, 30, 30, 40, 40, 30, 30, 40, 40
+            ]
         );
         // Odd output: the middle sample straddles both.
         assert_eq!(resize(plane(&[0, 200], 2), 3, 1).data, [0, 100, 200]);
@@ -227,13 +248,26 @@ mod tests {
     fn fine_stripes_average_to_grey() {
         // One-pixel stripes, 1920 → 320: every output averages three black and three white
         // (127.5, which the fixed-point weights round either way).
-        let data: Vec<u8> = (0..1920).map(|x| if x % 2 == 0 { 0 } else { 255 }).collect();
+        let data: Vec<u8> = (0..1920)
+            .map(|x| if x % 2 == 0 { 0 } else { 255 })
+            .collect();
         let out = resize(plane(&data, 1920), 320, 1);
         assert!(
             out.data.iter().all(|&v| (127..=128).contains(&v)),
             "{:?}",
             &out.data[..8]
         );
+    }
+
+    #[test]
+    fn chroma_of_an_odd_width_follows_the_luma_ratio() {
+        // 8 luma columns (4 chroma) to 5 (3 chroma): chroma covers [0, 1.6), [1.6, 3.2) and
+        // the cut [3.2, 4).
+        let data = [0, 80, 160, 240];
+        let out = resize_by(plane(&data, 4), 3, 1, (1.6, 1.0));
+        assert_eq!(out.data, [30, 150, 240]);
+        // The plain ratio would spread 4 samples over 3.
+        assert_eq!(resize(plane(&data, 4), 3, 1).data, [20, 120, 220]);
     }
 
     #[test]

@@ -197,7 +197,13 @@ mod tests {
             0x06, 0x32, 0xc0,
         ];
         let signal = signal_type(&sps).unwrap();
-        assert_eq!(signal, SignalType { full_range: true, matrix: Some(1) });
+        assert_eq!(
+            signal,
+            SignalType {
+                full_range: true,
+                matrix: Some(1)
+            }
+        );
     }
 
     #[test]
