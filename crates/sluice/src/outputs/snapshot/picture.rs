@@ -272,7 +272,9 @@ mod tests {
 
     #[test]
     fn sizes_follow_the_request_and_the_orientation() {
-        let cases: &[(u8, Option<u32>, Option<u32>, (u32, u32))] = &[
+        // Orientation, requested width and height, expected size.
+        type Case = (u8, Option<u32>, Option<u32>, (u32, u32));
+        let cases: &[Case] = &[
             (1, None, None, (640, 360)),
             (1, Some(320), None, (320, 180)),
             (1, None, Some(90), (160, 90)),
