@@ -39,6 +39,8 @@ enum Command {
     },
     /// Record a clip from a source without a server (Ctrl-C ends it early, keeping the clip).
     Record(RecordArgs),
+    /// Write a JPEG of a source's next keyframe, without a server.
+    Snapshot(SnapshotArgs),
     /// Connect to a source, print its tracks and codecs, and exit (non-zero on failure).
     Probe {
         /// Source URL: rtsp://[user:pass@]host/path, file:///path.mp4 or builtin:demo.
@@ -53,6 +55,27 @@ enum Command {
 }
 
 /// Arguments of `sluice record`.
+#[derive(clap::Args)]
+struct SnapshotArgs {
+    /// Source URL: rtsp://[user:pass@]host/path, file:///path.mp4 or builtin:demo.
+    url: String,
+    /// Where to write the JPEG (replaced if it exists).
+    #[arg(long)]
+    output: PathBuf,
+    /// Width in pixels (the height follows the aspect ratio unless given too).
+    #[arg(long)]
+    width: Option<u32>,
+    /// Height in pixels.
+    #[arg(long)]
+    height: Option<u32>,
+    /// EXIF orientation 1..=8 to apply.
+    #[arg(long, default_value_t = 1)]
+    orientation: u8,
+    /// RTSP transport.
+    #[arg(long, value_enum, default_value = "auto")]
+    transport: TransportArg,
+}
+
 #[derive(clap::Args)]
 struct RecordArgs {
     /// Source URL: rtsp://[user:pass@]host/path, file:///path.mp4 or builtin:demo.
@@ -119,6 +142,7 @@ async fn run() -> anyhow::Result<()> {
             timeout,
         } => probe(&url, transport, timeout).await,
         Command::Record(args) => record(args).await,
+        Command::Snapshot(args) => snapshot(args).await,
     }
 }
 
@@ -211,6 +235,38 @@ async fn record(args: RecordArgs) -> anyhow::Result<()> {
         Some(r) => anyhow::bail!(r.error.unwrap_or_default()),
         None => anyhow::bail!("the recording did not finish"),
     }
+}
+
+async fn snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
+    use sluice::outputs::snapshot::picture::SnapshotSize;
+    let hub = Hub::new(Settings::default());
+    let config = StreamConfig {
+        transport: args.transport.transport(),
+        orientation: args.orientation,
+        ..StreamConfig::new(args.url.clone())
+    };
+    let stream = hub.add_stream("snapshot", config)?;
+    let size = SnapshotSize {
+        width: args.width,
+        height: args.height,
+    };
+    let taken = sluice::outputs::snapshot::Snapshots::take(&stream, size, false).await;
+    let error = stream.status().last_error;
+    hub.shutdown().await;
+    let (jpeg, _) = taken.map_err(|e| match error {
+        Some(source) => anyhow::anyhow!("{}: {e}: {source}", sluice::redact::redact(&args.url)),
+        None => anyhow::anyhow!("{}: {e}", sluice::redact::redact(&args.url)),
+    })?;
+    std::fs::write(&args.output, &jpeg.bytes)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    println!(
+        "{} ({}x{}, {} bytes)",
+        args.output.display(),
+        jpeg.width,
+        jpeg.height,
+        jpeg.bytes.len()
+    );
+    Ok(())
 }
 
 async fn probe(url: &str, transport: TransportArg, timeout: f64) -> anyhow::Result<()> {

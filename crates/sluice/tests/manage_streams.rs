@@ -2,7 +2,7 @@
 //! it (`POST /api/probe`), changing a stream's options (`PATCH /api/streams/{name}`), and the
 //! state file that keeps streams added, changed or removed through the API across restarts.
 
-mod common;
+pub mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

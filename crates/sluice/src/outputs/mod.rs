@@ -6,6 +6,7 @@
 
 pub mod clips;
 pub mod hls;
+pub mod snapshot;
 
 use std::sync::Arc;
 
@@ -42,6 +43,7 @@ impl Outputs {
     pub fn new(hub: &Arc<Hub>, config: &Config) -> Outputs {
         Outputs(vec![
             Arc::new(hls::Hls::new(hub)),
+            Arc::new(snapshot::Snapshots::new(hub)),
             Arc::new(clips::Clips::new(
                 hub,
                 Some(config.server.record_dirs.clone()),
