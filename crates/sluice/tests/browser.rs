@@ -79,6 +79,7 @@ fn assert_plays(p: &Playback, engine: &str) {
     assert_eq!(p.0["engineUsed"], engine, "{}", p.0);
     assert_eq!(p.f("fatal"), 0.0, "fatal errors: {}", p.0);
     assert!(p.f("width") > 0.0, "no picture: {}", p.0);
+    assert_eq!(p.0["poster"], true, "the snapshot poster: {}", p.0);
     let (media, wall) = (p.f("mediaElapsed"), p.f("wallElapsed"));
     assert!(
         media > 2.0 && media > wall / 4.0,

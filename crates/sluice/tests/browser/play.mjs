@@ -52,7 +52,11 @@ try {
   }
   const player = await page.evaluate(name => {
     const p = window.players[name];
-    return { fatal: p.fatal, errors: p.errors, stalls: p.stalls, width: p.video.videoWidth };
+    return {
+      fatal: p.fatal, errors: p.errors, stalls: p.stalls, width: p.video.videoWidth,
+      // The snapshot the page shows before the first frame (a blob: URL of the JPEG).
+      poster: p.video.poster.startsWith('blob:'),
+    };
   }, stream);
   player.stalls -= stallsBefore;
   Object.assign(result, player);
