@@ -327,20 +327,23 @@ impl Default for IngestConfig {
 impl IngestConfig {
     /// Checks every value's range; the error names the key.
     pub fn validate(&self) -> Result<(), Problem> {
-        let range = |key: &str, v: f64, lo: f64, hi: f64| {
-            if v.is_finite() && (lo..=hi).contains(&v) {
-                Ok(())
-            } else {
-                Err(Problem::new(
-                    format!("ingest.{key}"),
-                    format!("{v} is outside {lo}..={hi}"),
-                ))
-            }
-        };
+        let range = |key: &str, v, lo, hi| in_range("ingest", key, v, lo, hi);
         range("max_timestamp_gap", self.max_timestamp_gap, 1.0, 3600.0)?;
         // A floor: 0 would reconnect to a failing camera hundreds of times a second.
         range("restart_increment", self.restart_increment, 0.5, 3600.0)?;
         range("restart_reset", self.restart_reset, 0.0, 86_400.0)
+    }
+}
+
+/// Checks that `section.key`'s value `v` is a number within `lo..=hi`.
+fn in_range(section: &str, key: &str, v: f64, lo: f64, hi: f64) -> Result<(), Problem> {
+    if v.is_finite() && (lo..=hi).contains(&v) {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            format!("{section}.{key}"),
+            format!("{v} is outside {lo}..={hi}"),
+        ))
     }
 }
 
@@ -543,16 +546,7 @@ pub(crate) fn validate_streams(streams: &BTreeMap<String, StreamConfig>) -> Resu
 impl HlsConfig {
     /// Checks every value's range; the error names the key.
     pub fn validate(&self) -> Result<(), Problem> {
-        let range = |key: &str, v: f64, lo: f64, hi: f64| {
-            if v.is_finite() && (lo..=hi).contains(&v) {
-                Ok(())
-            } else {
-                Err(Problem::new(
-                    format!("hls.{key}"),
-                    format!("{v} is outside {lo}..={hi}"),
-                ))
-            }
-        };
+        let range = |key: &str, v, lo, hi| in_range("hls", key, v, lo, hi);
         range("segment_duration", self.segment_duration, 0.5, 10.0)?;
         range("part_duration", self.part_duration, 0.1, 2.0)?;
         range("idle_timeout", self.idle_timeout, 1.0, 86_400.0)?;

@@ -5,7 +5,6 @@
 pub mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 
 use common::*;
 
@@ -19,15 +18,6 @@ fn track<'a>(v: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
         .as_array()
         .and_then(|t| t.iter().find(|t| t["kind"] == kind))
         .unwrap_or_else(|| panic!("no {kind} track: {v}"))
-}
-
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 fn stream_names(server: &Server) -> Vec<String> {

@@ -578,16 +578,6 @@ fn error_of(r: &Fetched) -> String {
     json(r)["error"].as_str().unwrap_or_default().to_string()
 }
 
-/// The files in a directory, sorted.
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[test]
 fn symlinks_planted_at_the_old_temporary_names_write_nothing_outside() {
     let dir = tempfile::tempdir().unwrap();

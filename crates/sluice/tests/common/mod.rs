@@ -566,6 +566,16 @@ pub fn metric(server: &Server, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("{name} missing from:\n{text}"))
 }
 
+/// The files in a directory, sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Writes a config file with the given YAML and returns its path (inside `dir`).
 pub fn write_config(dir: &Path, yaml: &str) -> std::path::PathBuf {
     let path = dir.join("sluice.yaml");
