@@ -170,6 +170,9 @@ pub(super) async fn update(
         ));
     }
     let mut config = stream.config();
+    // A source given, even the same one, reconnects (the reference's `update_source`: a way to
+    // make a stream reconnect).
+    let reconnect = req.source.is_some();
     if let Some(source) = req.source {
         config.source = source;
     }
@@ -177,7 +180,7 @@ pub(super) async fn update(
         options.apply(&mut config);
     }
     config.validate().map_err(invalid)?;
-    stream.reconfigure(config)?;
+    stream.reconfigure(config, reconnect)?;
     // Removed meanwhile: the change must not leave a worker running for a stream nobody has.
     if !api.hub.get(&name).is_some_and(|s| Arc::ptr_eq(&s, &stream)) {
         stream.stop().await;

@@ -289,12 +289,17 @@ impl Stream {
     /// Applies a new configuration at once, keeping the stream's viewers and timeline (the
     /// reference's `update_source`, extended to every option):
     ///
-    /// - a new source or transport restarts a running worker at once, with its backoff reset;
+    /// - a new source or transport, or `reconnect` (a source given again), restarts a running
+    ///   worker at once, with its backoff reset;
     /// - the orientation applies to the next init segment, clip or snapshot served;
     /// - preload turned on starts the worker; turned off, demand decides (the worker stops
     ///   unless an output wants it);
     /// - the timeouts apply from the next connection.
-    pub fn reconfigure(self: &Arc<Self>, config: StreamConfig) -> Result<(), HubError> {
+    pub fn reconfigure(
+        self: &Arc<Self>,
+        config: StreamConfig,
+        reconnect: bool,
+    ) -> Result<(), HubError> {
         config
             .validate()
             .map_err(|e| HubError::Invalid(e.to_string()))?;
@@ -304,7 +309,7 @@ impl Stream {
         if old.orientation != config.orientation {
             self.tap.set_orientation(config.orientation);
         }
-        if (old.source != config.source || old.transport != config.transport)
+        if (reconnect || old.source != config.source || old.transport != config.transport)
             && let Some(w) = lock(&self.worker).as_ref()
         {
             w.control.send_modify(|c| c.restart += 1);
