@@ -1,5 +1,5 @@
 //! Snapshot picture pipeline on one core: a 1080p H.264 keyframe (made by ffmpeg at start:
-//! `testsrc2` with temporal noise so it has a camera-like keyframe of about 200 KB, libx264
+//! `testsrc2` with temporal noise so it has a camera-like keyframe of about 150 KB, libx264
 //! High, BT.709 limited range) decoded, scaled, turned and encoded as a quality-80 JPEG.
 //!
 //! Needs ffmpeg. Run: `cargo bench -p sluice --bench snapshot`.
@@ -22,7 +22,7 @@ fn keyframe_1080p() -> (Bytes, Bytes) {
             "-f",
             "lavfi",
             "-i",
-            "testsrc2=size=1920x1080:rate=25,noise=alls=12:allf=t",
+            "testsrc2=size=1920x1080:rate=25,noise=alls=8:allf=t",
             "-frames:v",
             "1",
             "-c:v",
