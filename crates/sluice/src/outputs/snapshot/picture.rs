@@ -4,11 +4,11 @@
 //! ~17 ms) and 50 ms at 320 wide (`cargo bench -p sluice --bench snapshot`), so callers on an
 //! async runtime run it on a blocking thread.
 //!
-//! Steps: the `avcC` parameter sets and the sample's NAL units become one Annex B access unit
-//! ([`super::annexb`]), OpenH264 decodes it ([`super::decode`]), the YUV 4:2:0 planes are area
-//! averaged to the target size in stored orientation ([`super::scale`]), converted to JFIF's
-//! full-range BT.601 YCbCr ([`super::color`], range and matrix from the SPS), and encoded with
-//! the orientation applied as the encoder reads them ([`super::encode`]).
+//! Steps, each in a sibling module: the `avcC` parameter sets and the sample's NAL units become
+//! one Annex B access unit (`annexb`), OpenH264 decodes it (`decode`), the YUV 4:2:0 planes are
+//! area averaged to the target size in stored orientation (`scale`), converted to JFIF's
+//! full-range BT.601 YCbCr (`color`, with range and matrix read from the SPS by `sps`), and
+//! encoded with the orientation (`orient`) applied as the encoder reads them (`encode`).
 
 use bytes::Bytes;
 use sluice_media::{Codec, Track};
@@ -193,7 +193,9 @@ pub fn h264_keyframe_to_jpeg(
     let signal = sps.and_then(|s| sps::signal_type(s)).unwrap_or_default();
     let access_unit = annexb::access_unit(&config, &units);
     let planes = decode::decode(&access_unit, |picture| {
-        let (stored_w, stored_h) = (picture.y.width as u32, picture.y.height as u32);
+        let too_big = |_| SnapshotError::Undecodable("the picture is too large".into());
+        let stored_w = u32::try_from(picture.y.width).map_err(too_big)?;
+        let stored_h = u32::try_from(picture.y.height).map_err(too_big)?;
         let (native_w, native_h) = orientation.apply_to_size(stored_w, stored_h);
         let (out_w, out_h) = size.resolve(native_w, native_h)?;
         let (w, h) = orientation.apply_to_size(out_w, out_h);
