@@ -70,6 +70,8 @@ def parse_args():
     p.add_argument("--on-demand", action="store_true",
                    help="streams not preloaded: the viewers start them")
     p.add_argument("--sim-threads", type=int, default=1, help="rtsp-sim runtime threads")
+    p.add_argument("--sim-nice", type=int, default=0,
+                   help="rtsp-sim's nice value (negative: a steadier camera on a busy machine)")
     p.add_argument("--viewer-threads", type=int, default=1, help="hls-viewers runtime threads")
     p.add_argument("--json", default="load.json", help="where to write the results")
     p.add_argument("--bin-dir", help="directory with sluice, rtsp-sim, hls-viewers, "
@@ -187,8 +189,9 @@ def read_line(proc, prefix, what, timeout=30):
     return result["line"]
 
 
-def start_sim(procs, bins, clip, cameras, work, threads):
-    p = procs.start("rtsp-sim", [bins["rtsp-sim"], "--clip", clip, "--cameras", str(cameras),
+def start_sim(procs, bins, clip, cameras, work, threads, nice=0):
+    p = procs.start("rtsp-sim", ["nice", "-n", str(nice),
+                                 bins["rtsp-sim"], "--clip", clip, "--cameras", str(cameras),
                                  "--threads", str(threads)],
                     stdout=subprocess.PIPE, stderr=open(os.path.join(work, "sim.log"), "w"),
                     text=True)
@@ -357,7 +360,7 @@ def run(args, bins, work):
             s = proc_sample(p.pid)
             idle_rss = s and s["rss"]
             procs.stop(p)
-        sim, base = start_sim(procs, bins, clip, n, work, args.sim_threads)
+        sim, base = start_sim(procs, bins, clip, n, work, args.sim_threads, args.sim_nice)
         measured = {"rtsp-sim": [sim]}
         total = args.warm_up + args.duration
         # One window for every process: the driver samples /proc at its edges, the reader and
@@ -446,6 +449,7 @@ def run(args, bins, work):
                    "millicores_per_camera": round(per_cam(cpu / window * 1000, n), 2),
                    "rss_mb": round(rss / 1024, 1), "pss_mb": round(pss / 1024, 1),
                    "peak_rss_mb": round(peak[k] / 1024, 1),
+                   "rss_mb_per_camera": round(per_cam(rss / 1024, n), 2),
                    "mb_per_camera": round(per_cam(pss / 1024, n), 2),
                    "ctxsw_per_s_per_camera": round(per_cam(ctx / window, n), 1),
                    "ctxsw_per_video_frame": round(per_cam(ctx / window, n) / fps, 2)}
@@ -461,9 +465,11 @@ def run(args, bins, work):
         for peer, key in (("ffmpeg", "ffmpeg"), ("retina", "retina-reader")):
             if key in rows and rows[key]["cpu_s"] > 0:
                 ratios[f"cpu_sluice_over_{peer}"] = round(s["cpu_s"] / rows[key]["cpu_s"], 2)
-                if rows[key]["mb_per_camera"] > 0:
-                    ratios[f"mb_per_camera_sluice_over_{peer}"] = round(
-                        s["mb_per_camera"] / rows[key]["mb_per_camera"], 3)
+        # Memory: Sluice's per-camera growth against a whole ffmpeg process (PSS: its shared
+        # libraries split among the ffmpeg processes).
+        if "ffmpeg" in rows and rows["ffmpeg"]["mb_per_camera"] > 0:
+            ratios["mb_per_camera_sluice_over_ffmpeg"] = round(
+                s["mb_per_camera"] / rows["ffmpeg"]["mb_per_camera"], 3)
     ours = sum(r["cpu_s"] for r in rows.values())
     busy = mach1["busy"] - mach0["busy"]
     result = {
@@ -502,12 +508,13 @@ def report(r):
     print(f"machine: {mach['cores']} cores, load {mach['load_start']:.2f} -> "
           f"{mach['load_end']:.2f}; busy {mach['busy_cores']:.2f} cores, of which harness "
           f"{mach['harness_cores']:.2f}, other processes {mach['other_cores']:.2f}")
-    print(f"\n{'process':16}{'procs':>6}{'CPU s':>9}{'mcores/cam':>12}{'RSS MB':>9}"
-          f"{'PSS MB':>9}{'MB/cam':>9}{'ctxsw/s/cam':>13}{'ctxsw/frame':>13}")
+    print(f"\n{'process':14}{'procs':>6}{'CPU s':>8}{'mcores/cam':>11}{'RSS MB':>8}"
+          f"{'PSS MB':>8}{'RSS/cam':>8}{'MB/cam':>8}{'ctxsw/s/cam':>12}{'ctxsw/frame':>12}")
     for k, v in r["processes"].items():
-        print(f"{k:16}{v['processes']:>6}{v['cpu_s']:>9.2f}{v['millicores_per_camera']:>12.2f}"
-              f"{v['rss_mb']:>9.1f}{v['pss_mb']:>9.1f}{v['mb_per_camera']:>9.2f}"
-              f"{v['ctxsw_per_s_per_camera']:>13.1f}{v['ctxsw_per_video_frame']:>13.2f}")
+        print(f"{k:14}{v['processes']:>6}{v['cpu_s']:>8.2f}{v['millicores_per_camera']:>11.2f}"
+              f"{v['rss_mb']:>8.1f}{v['pss_mb']:>8.1f}{v['rss_mb_per_camera']:>8.2f}"
+              f"{v['mb_per_camera']:>8.2f}{v['ctxsw_per_s_per_camera']:>12.1f}"
+              f"{v['ctxsw_per_video_frame']:>12.2f}")
     s = r["processes"].get("sluice")
     if s and "idle_rss_mb" in s:
         print(f"(sluice MB/cam = (RSS - {s['idle_rss_mb']} MB idle) / cameras; others: PSS / "
@@ -516,25 +523,29 @@ def report(r):
         print("ratios: " + ", ".join(f"{k} {v}x" for k, v in r["ratios"].items()))
     v = r.get("viewers")
     if v:
-        pl, pt = v["part_latency_ms"], v["playlist_latency_ms"]
+        def pcts(d):
+            return f"p50 {d.get('p50')} p99 {d.get('p99')} max {d.get('max')} ms"
         print(f"viewers: {v['viewers']}, parts {v['parts']}, stalls {v['stalls']}, errors "
-              f"{v['errors']} {v['errors_by_kind'] or ''}, gaps {v['gaps']}; part latency "
-              f"p50 {pl.get('p50')} p99 {pl.get('p99')} max {pl.get('max')} ms; blocking "
-              f"playlist p50 {pt.get('p50')} p99 {pt.get('p99')} ms")
+              f"{v['errors']} {v['errors_by_kind'] or ''}, gaps {v['gaps']}")
+        print(f"  frame sent -> part received: {pcts(v['part_latency_ms'])}")
+        print(f"  frame sent -> blocking playlist answered: {pcts(v['playlist_latency_ms'])}")
+        print(f"  vs PROGRAM-DATE-TIME: part {pcts(v['pdt_part_latency_ms'])} "
+              f"({v['pdt_part_latency_negative']} negative)")
     rel = r.get("sluice_blocking_release_ms")
     if rel and rel.get("count"):
         print(f"sluice blocking release (its histogram, bucket bounds): p50 <= {rel['p50']} ms,"
               f" p99 <= {rel['p99']} ms over {rel['count']}")
     rr = r.get("retina_reader")
     if rr:
-        d = rr["frame_delay_ms"]
+        d, t = rr["frame_delay_ms"], rr["frame_transit_ms"]
         print(f"retina-reader: {rr['video_fps_per_camera']:.2f} fps/camera, errors "
-              f"{rr['errors']}, frame arrival delay p50 {d.get('p50')} p99 {d.get('p99')} ms")
+              f"{rr['errors']}; frame arrival delay vs RTP time p50 {d.get('p50')} p99 "
+              f"{d.get('p99')} ms; transit from send p50 {t.get('p50')} p99 {t.get('p99')} ms")
     sim = r.get("rtsp_sim")
     if sim:
         lat = sim["send_lateness_ms"]
-        print(f"rtsp-sim: {sim['sessions']} sessions, send lateness p50 {lat['p50']} "
-              f"p99 {lat['p99']} ms, errors {sim['errors']}")
+        print(f"rtsp-sim: {sim['sessions']} sessions, wakeup lateness p50 {lat['p50']} "
+              f"p99 {lat['p99']} ms, errors {sim['errors']}, dropped {sim['dropped']}")
     if r["exited_early"]:
         print(f"EXITED EARLY: {', '.join(r['exited_early'])}")
 

@@ -45,6 +45,8 @@ pub struct ClipOptions {
     pub max_payload: usize,
     /// Repeat SPS and PPS in band before every keyframe, as most cameras do.
     pub inband_parameter_sets: bool,
+    /// Put the send time in every video access unit ([`crate::wallclock`]).
+    pub wallclock_sei: bool,
 }
 
 impl Default for ClipOptions {
@@ -52,6 +54,7 @@ impl Default for ClipOptions {
         ClipOptions {
             max_payload: 1400,
             inband_parameter_sets: true,
+            wallclock_sei: true,
         }
     }
 }
@@ -97,6 +100,9 @@ pub struct ClipEvent {
     pub rtp_offset: u32,
     /// The RTP payloads; the last one carries the marker bit.
     pub payloads: Vec<Bytes>,
+    /// Where the send-time SEI goes among the payloads (after in-band parameter sets), when
+    /// the clip carries one.
+    pub wallclock_at: Option<usize>,
 }
 
 /// A clip ready to be replayed by any number of cameras.
@@ -166,20 +172,23 @@ impl Clip {
                 continue;
             }
             let at = Duration::from_secs_f64(secs);
+            let mut wallclock_at = None;
             let (stream, payloads, rtp_offset) = if track == vi {
-                let mut nals = Vec::new();
+                let mut sets = Vec::new();
                 if frame.keyframe && options.inband_parameter_sets {
-                    nals.extend(config.sps.iter().cloned());
-                    nals.extend(config.pps.iter().cloned());
+                    sets.extend(config.sps.iter().cloned());
+                    sets.extend(config.pps.iter().cloned());
                 }
+                let mut payloads = rtp::h264_payloads(&sets, options.max_payload);
+                if options.wallclock_sei {
+                    wallclock_at = Some(payloads.len());
+                }
+                let mut nals = Vec::new();
                 split_nals(&frame.data, config.length_size, &mut nals)
                     .ok_or(ClipError::BadFrame(n))?;
-                let payloads = rtp::h264_payloads(&nals, options.max_payload);
-                (
-                    0,
-                    payloads,
-                    rescale(frame.pts - video_start, vscale, 90_000),
-                )
+                payloads.extend(rtp::h264_payloads(&nals, options.max_payload));
+                let offset = rescale(frame.pts - video_start, vscale, 90_000);
+                (0, payloads, offset)
             } else if Some(track) == ai {
                 let rate = i64::from(file.tracks[track].sample_rate());
                 let offset = rescale(frame.pts, tscale, rate) - rescale(video_start, vscale, rate);
@@ -196,6 +205,7 @@ impl Clip {
                 keyframe: stream == 0 && frame.keyframe,
                 rtp_offset: rtp_offset as u32,
                 payloads,
+                wallclock_at,
             });
         }
         Ok(Clip {

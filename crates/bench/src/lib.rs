@@ -8,6 +8,8 @@
 //! - `retina-reader` ([`reader`]): the floor of Sluice's RTSP stack, retina alone reading frames,
 //!   with each frame's arrival delay against its RTP timestamp.
 //!
+//! The simulator stamps each video frame with its send time ([`wallclock`]), which lets the
+//! viewers and the reader time what they receive against the moment it left the camera.
 //! [`stats`] holds the percentile and histogram helpers they share; every binary prints a JSON
 //! summary on stdout when it ends.
 
@@ -19,6 +21,7 @@ pub mod sdp;
 pub mod sim;
 pub mod stats;
 pub mod viewer;
+pub mod wallclock;
 
 /// The tokio runtime a binary runs on: `0` is tokio's default multi-threaded runtime (one worker
 /// per core, as `sluice serve` runs), `1` a single-threaded one, `n` a multi-threaded one with

@@ -7,9 +7,12 @@
 //! that same timestamp, so offsets differ only by how late frames arrive; the delay of a frame
 //! is its offset minus the smallest offset of its camera in the window. p50/p99 of the delays
 //! are what a change to ingest wakeups (coalescing reads) moves, compared with this reader,
-//! which wakes for every frame, in the same run.
+//! which wakes for every frame, in the same run. It includes the simulator's own send jitter.
+//!
+//! **Frame transit.** When frames carry the simulator's send time ([`crate::wallclock`]),
+//! arrival minus send time: the delay of the receiving side alone.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
 use retina::client::{
@@ -21,6 +24,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::stats::summary_ms;
+use crate::wallclock;
 
 /// What one camera's reader saw.
 #[derive(Debug, Default)]
@@ -38,6 +42,9 @@ pub struct CameraStats {
     /// Per session, per video frame in the window: arrival minus RTP time, seconds (see the
     /// module docs). Offsets are comparable only within a session.
     pub offsets: Vec<Vec<f64>>,
+    /// Per video frame in the window carrying the simulator's send time: arrival minus send
+    /// time, milliseconds.
+    pub transit_ms: Vec<f64>,
 }
 
 impl CameraStats {
@@ -56,6 +63,10 @@ impl CameraStats {
 /// The JSON summary over every camera.
 pub fn summary(cameras: &[CameraStats], window: Duration) -> Value {
     let mut delays: Vec<f64> = cameras.iter().flat_map(CameraStats::delays_ms).collect();
+    let mut transit: Vec<f64> = cameras
+        .iter()
+        .flat_map(|c| c.transit_ms.iter().copied())
+        .collect();
     let video: u64 = cameras.iter().map(|c| c.video_frames).sum();
     let errors: Vec<&String> = cameras.iter().flat_map(|c| &c.errors).collect();
     json!({
@@ -69,6 +80,7 @@ pub fn summary(cameras: &[CameraStats], window: Duration) -> Value {
         "errors": errors.len(),
         "first_errors": errors.iter().take(5).collect::<Vec<_>>(),
         "frame_delay_ms": summary_ms(&mut delays),
+        "frame_transit_ms": summary_ms(&mut transit),
     })
 }
 
@@ -146,6 +158,11 @@ async fn session(
                 let rtp_secs = ts.elapsed() as f64 / f64::from(ts.clock_rate().get());
                 if let Some(offsets) = stats.offsets.last_mut() {
                     offsets.push((now - origin).as_secs_f64() - rtp_secs);
+                }
+                if let Some(sent) = wallclock::find(f.data()) {
+                    stats
+                        .transit_ms
+                        .push(wallclock::ms_since(sent, SystemTime::now()));
                 }
             }
             CodecItem::AudioFrame(f) => {

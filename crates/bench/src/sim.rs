@@ -33,6 +33,7 @@ use crate::clip::{Clip, ClipEvent};
 use crate::rtp::{self, Header};
 use crate::sdp;
 use crate::stats::Histogram;
+use crate::wallclock;
 
 /// The largest request (head and body) a client may send.
 const MAX_REQUEST: usize = 64 * 1024;
@@ -378,17 +379,26 @@ impl Connection {
         } else {
             sdp::AUDIO_PT
         };
+        let sei = event
+            .wallclock_at
+            .map(|at| (at, wallclock::encode(wallclock::now_micros())));
         let last = event.payloads.len() - 1;
         for (i, payload) in event.payloads.iter().enumerate() {
-            let header = Header {
-                payload_type,
-                marker: i == last,
-                sequence: setup.sequence,
-                timestamp,
-                ssrc: setup.ssrc,
+            let mut put = |payload: &[u8], marker: bool| {
+                let header = Header {
+                    payload_type,
+                    marker,
+                    sequence: setup.sequence,
+                    timestamp,
+                    ssrc: setup.ssrc,
+                };
+                rtp::put_interleaved(&mut self.output, setup.channel, header, payload);
+                setup.sequence = setup.sequence.wrapping_add(1);
             };
-            rtp::put_interleaved(&mut self.output, setup.channel, header, payload);
-            setup.sequence = setup.sequence.wrapping_add(1);
+            if let Some((_, nal)) = sei.as_ref().filter(|(at, _)| *at == i) {
+                put(nal, false);
+            }
+            put(payload, i == last);
         }
     }
 

@@ -6,12 +6,18 @@
 //!
 //! What it measures, inside the measurement window only (errors outside it, during the warm-up
 //! or the linger after it, are counted apart):
-//! - **part latency**: the end of a part's response minus the part's publish time, estimated as
-//!   the wall-clock time its media ends (`EXT-X-PROGRAM-DATE-TIME` plus part durations, see
-//!   [`crate::playlist`]); it covers the release of the blocked playlist request, its transfer
-//!   and the part's request and transfer.
-//! - **playlist latency**: the same for the blocking playlist request that waited for the part,
-//!   counted only when the request went out before the part's publish time (it had to wait).
+//! - **part latency**: from the moment the part could be published to the end of the part's
+//!   response. A part is published when the frame after it reaches Sluice: that frame is the
+//!   first of the next part, and carries the simulator's send time ([`crate::wallclock`]), so
+//!   the figure is "the camera sent the frame that completed the part" → "the viewer has the
+//!   part". It covers Sluice's ingest of that frame, the release of the blocked playlist
+//!   request, its transfer, and the part's request and transfer.
+//! - **playlist latency**: the same up to the end of the blocking playlist response that waited
+//!   for the part (only when the request went out before the frame was sent: it had to wait).
+//! - the same two against `EXT-X-PROGRAM-DATE-TIME` instead (`pdt_*`, see
+//!   [`crate::playlist`]): what a player computes, for cameras without the send-time SEI. Its
+//!   zero is the arrival of the run's first frame, so it is off by that frame's own delay and
+//!   includes the camera's send jitter; it can be negative.
 //! - **stalls**: blocking playlist requests that took more than three part targets (or a 503:
 //!   nothing came within Sluice's hold).
 //! - **errors**: any other status, a broken connection, a timeout, a playlist without a preload
@@ -33,6 +39,7 @@ use tokio::time::Instant;
 
 use crate::playlist::{self, MediaPlaylist};
 use crate::stats::summary_ms;
+use crate::wallclock;
 
 /// The longest a single request may take before it counts as an error.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -82,10 +89,14 @@ pub struct ViewerStats {
     pub errors: BTreeMap<String, u64>,
     /// Errors outside the window, by kind.
     pub warmup_errors: BTreeMap<String, u64>,
-    /// Part latencies, milliseconds.
+    /// Part latencies against the camera's send time, milliseconds.
     pub part_latency_ms: Vec<f64>,
-    /// Blocking playlist latencies, milliseconds.
+    /// Blocking playlist latencies against the camera's send time, milliseconds.
     pub playlist_latency_ms: Vec<f64>,
+    /// Part latencies against `EXT-X-PROGRAM-DATE-TIME`, milliseconds.
+    pub pdt_part_latency_ms: Vec<f64>,
+    /// Blocking playlist latencies against `EXT-X-PROGRAM-DATE-TIME`, milliseconds.
+    pub pdt_playlist_latency_ms: Vec<f64>,
     /// From asking for the URL to the first part fetched, milliseconds.
     pub first_part_ms: Vec<f64>,
 }
@@ -108,12 +119,19 @@ impl ViewerStats {
         }
         self.part_latency_ms.extend(other.part_latency_ms);
         self.playlist_latency_ms.extend(other.playlist_latency_ms);
+        self.pdt_part_latency_ms.extend(other.pdt_part_latency_ms);
+        self.pdt_playlist_latency_ms
+            .extend(other.pdt_playlist_latency_ms);
         self.first_part_ms.extend(other.first_part_ms);
     }
 
     /// The JSON summary (sorts the samples).
     pub fn summary(&mut self) -> Value {
-        let negative = self.part_latency_ms.iter().filter(|&&v| v < 0.0).count();
+        let negative = self
+            .pdt_part_latency_ms
+            .iter()
+            .filter(|&&v| v < 0.0)
+            .count();
         json!({
             "viewers": self.viewers,
             "sessions": self.sessions,
@@ -126,8 +144,10 @@ impl ViewerStats {
             "errors_by_kind": self.errors,
             "warmup_errors": self.warmup_errors,
             "part_latency_ms": summary_ms(&mut self.part_latency_ms),
-            "part_latency_negative": negative,
             "playlist_latency_ms": summary_ms(&mut self.playlist_latency_ms),
+            "pdt_part_latency_ms": summary_ms(&mut self.pdt_part_latency_ms),
+            "pdt_part_latency_negative": negative,
+            "pdt_playlist_latency_ms": summary_ms(&mut self.pdt_playlist_latency_ms),
             "first_part_ms": summary_ms(&mut self.first_part_ms),
         })
     }
@@ -328,6 +348,8 @@ async fn watch(
     }
     let mut last: Option<(u64, u64)> = None;
     let mut first_part = true;
+    // The part fetched last, until the next one tells when it was published.
+    let mut previous: Option<Fetched> = None;
     loop {
         let Some((msn, part)) = list.hint else {
             return Err(Failure::Error("no preload hint".into()));
@@ -368,13 +390,14 @@ async fn watch(
                 && end > issued_wall
             {
                 stats
-                    .playlist_latency_ms
+                    .pdt_playlist_latency_ms
                     .push(ms_between(end, answered_wall));
             }
         }
         let (start, gap) = to_fetch(&next, last, (msn, part));
         if gap {
             stats.gaps += 1;
+            previous = None;
         }
         for p in &next.parts[start..] {
             let (status, body) = http
@@ -387,6 +410,7 @@ async fn watch(
             let measuring = config.measuring(Instant::now());
             if status != StatusCode::OK {
                 stats.error(measuring, format!("part: {}", status.as_u16()));
+                previous = None;
                 continue;
             }
             if first_part {
@@ -395,13 +419,35 @@ async fn watch(
                     .first_part_ms
                     .push(asked.elapsed().as_secs_f64() * 1000.0);
             }
+            // This part's first frame completed the previous part: its send time is when the
+            // previous part could first be published.
+            let sent = wallclock::find(&body);
+            if let (Some(prev), Some(sent)) = (previous.take(), sent)
+                && prev.measuring
+            {
+                stats
+                    .part_latency_ms
+                    .push(wallclock::ms_since(sent, prev.done));
+                if let Some((issued, answered)) = prev.blocked
+                    && wallclock::ms_since(sent, issued) < 0.0
+                {
+                    stats
+                        .playlist_latency_ms
+                        .push(wallclock::ms_since(sent, answered));
+                }
+            }
             if measuring {
                 stats.parts += 1;
                 stats.part_bytes += body.len() as u64;
                 if let Some(end) = p.end_time {
-                    stats.part_latency_ms.push(ms_between(end, done));
+                    stats.pdt_part_latency_ms.push(ms_between(end, done));
                 }
             }
+            previous = Some(Fetched {
+                done,
+                measuring,
+                blocked: ((p.msn, p.index) == (msn, part)).then_some((issued_wall, answered_wall)),
+            });
             last = Some((p.msn, p.index));
         }
         list = MediaPlaylist {
@@ -409,6 +455,17 @@ async fn watch(
             ..next
         };
     }
+}
+
+/// A part fetched, waiting for its successor's first frame.
+struct Fetched {
+    /// When its response ended.
+    done: SystemTime,
+    /// Whether that was inside the measurement window.
+    measuring: bool,
+    /// When the blocking playlist request that announced it went out and was answered, if
+    /// it was the part that request waited for.
+    blocked: Option<(SystemTime, SystemTime)>,
 }
 
 /// Where the parts to fetch start in `list`: after `last`, the last part fetched, or at

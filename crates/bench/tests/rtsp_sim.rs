@@ -1,5 +1,5 @@
 //! The camera simulator's output is valid RTSP/RTP: ffprobe decodes it without an error, and
-//! retina reads it with continuous timestamps across the clip's loop.
+//! retina reads it with continuous timestamps across the clip's loop and each frame's send time.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -9,6 +9,7 @@ use retina::client::{
     PlayOptions, Session, SessionOptions, SetupOptions, TcpTransportOptions, Transport,
 };
 use retina::codec::CodecItem;
+use sluice_bench::wallclock;
 
 /// Kills the simulator when the test ends, however it ends.
 struct Sim(Child);
@@ -152,6 +153,9 @@ async fn ffprobe_decodes_it_and_retina_reads_continuous_timestamps() {
                 if video.is_empty() {
                     assert!(f.is_random_access_point(), "a session starts at a keyframe");
                 }
+                let sent = wallclock::find(f.data()).expect("each frame carries its send time");
+                let age = wallclock::ms_since(sent, std::time::SystemTime::now());
+                assert!((0.0..60_000.0).contains(&age), "sent {age} ms ago");
                 video.push(f.timestamp().elapsed());
             }
             CodecItem::AudioFrame(_) => audio += 1,

@@ -40,6 +40,10 @@ struct Args {
     /// Do not repeat SPS/PPS in band before keyframes (they stay in the SDP).
     #[arg(long)]
     no_inband_parameter_sets: bool,
+    /// Do not put the send time in each video frame (an SEI message, see
+    /// `sluice_bench::wallclock`).
+    #[arg(long)]
+    no_wallclock: bool,
 }
 
 fn main() -> ExitCode {
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
     let options = ClipOptions {
         max_payload: args.max_payload,
         inband_parameter_sets: !args.no_inband_parameter_sets,
+        wallclock_sei: !args.no_wallclock,
     };
     let clip = match Clip::from_mp4(&data, options) {
         Ok(c) => Arc::new(c),
