@@ -63,13 +63,17 @@ def parse_args():
     p.add_argument("--bitrate", type=int, help="video kbit/s")
     p.add_argument("--fps", type=int, default=25)
     p.add_argument("--gop", type=float, default=1.0, help="seconds between keyframes")
-    p.add_argument("--clip-seconds", type=int, default=10, help="loop length")
+    p.add_argument("--clip-seconds", type=int, default=8,
+                   help="loop length (8 s holds whole GOPs and whole 16 kHz AAC frames)")
     p.add_argument("--no-audio", action="store_true", help="video only (default: AAC too)")
     p.add_argument("--peers", default=",".join(PEERS),
                    help="which of sluice,ffmpeg,retina to run (comma-separated)")
     p.add_argument("--on-demand", action="store_true",
                    help="streams not preloaded: the viewers start them")
     p.add_argument("--sim-threads", type=int, default=1, help="rtsp-sim runtime threads")
+    p.add_argument("--packet-writes", action="store_true",
+                   help="rtsp-sim writes each RTP packet on its own (default: one write per "
+                   "access unit)")
     p.add_argument("--sim-nice", type=int, default=0,
                    help="rtsp-sim's nice value (negative: a steadier camera on a busy machine)")
     p.add_argument("--viewer-threads", type=int, default=1, help="hls-viewers runtime threads")
@@ -189,10 +193,11 @@ def read_line(proc, prefix, what, timeout=30):
     return result["line"]
 
 
-def start_sim(procs, bins, clip, cameras, work, threads, nice=0):
+def start_sim(procs, bins, clip, cameras, work, threads, nice=0, packet_writes=False):
     p = procs.start("rtsp-sim", ["nice", "-n", str(nice),
                                  bins["rtsp-sim"], "--clip", clip, "--cameras", str(cameras),
-                                 "--threads", str(threads)],
+                                 "--threads", str(threads)]
+                    + (["--packet-writes"] if packet_writes else []),
                     stdout=subprocess.PIPE, stderr=open(os.path.join(work, "sim.log"), "w"),
                     text=True)
     base = read_line(p, "READY ", "rtsp-sim").split()[1]
@@ -360,7 +365,8 @@ def run(args, bins, work):
             s = proc_sample(p.pid)
             idle_rss = s and s["rss"]
             procs.stop(p)
-        sim, base = start_sim(procs, bins, clip, n, work, args.sim_threads, args.sim_nice)
+        sim, base = start_sim(procs, bins, clip, n, work, args.sim_threads, args.sim_nice,
+                               args.packet_writes)
         measured = {"rtsp-sim": [sim]}
         total = args.warm_up + args.duration
         # One window for every process: the driver samples /proc at its edges, the reader and
@@ -374,12 +380,12 @@ def run(args, bins, work):
             measured["sluice"] = [sl]
         if "ffmpeg" in args.peers:
             measured["ffmpeg"] = []
-            flog = open(os.path.join(work, "ffmpeg.log"), "w")
             for i in range(n):
+                flog = open(os.path.join(work, f"ffmpeg{i}.log"), "w")
                 out = os.path.join(shm, f"cam{i}")
                 os.makedirs(out)
                 measured["ffmpeg"].append(procs.start(f"ffmpeg{i}", [
-                    "ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "tcp",
+                    "ffmpeg", "-nostdin", "-v", "warning", "-rtsp_transport", "tcp",
                     "-i", f"{base}cam{i}", "-c", "copy", "-f", "hls",
                     "-hls_segment_type", "fmp4", "-hls_time", "1", "-hls_list_size", "7",
                     "-hls_flags", "delete_segments", "-hls_fmp4_init_filename", "init.mp4",
@@ -422,14 +428,16 @@ def run(args, bins, work):
                     outputs[name] = json.loads(out.strip().splitlines()[-1])
                 except (subprocess.TimeoutExpired, ValueError, IndexError):
                     outputs[name] = None
+        # A server, camera or ffmpeg that ended before the window did (the reader and the
+        # viewers end on their own, after it).
+        dead = [f"{k}#{i} (exit {p.returncode})" for k, ps in measured.items()
+                for i, p in enumerate(ps)
+                if p.poll() is not None and k not in ("retina-reader", "hls-viewers")]
         procs.stop(sim)
         try:
             outputs["rtsp-sim"] = json.loads(sim.stdout.read().strip().splitlines()[-1])
         except (ValueError, IndexError):
             outputs["rtsp-sim"] = None
-        dead = [k for k, ps in measured.items() for p in ps
-                if p.poll() is not None and k not in ("retina-reader", "hls-viewers",
-                                                      "rtsp-sim")]
     finally:
         procs.stop_all()
         shutil.rmtree(shm, ignore_errors=True)

@@ -166,9 +166,16 @@ impl Clip {
             let frame = &file.frames[track][index];
             let tscale = i64::from(file.tracks[track].timescale());
             // The loop starts with the first video frame; audio outside it (AAC priming before
-            // it, a tail after the last video frame) is left out.
+            // it, a frame that would overlap the next loop's first) is left out. A clip whose
+            // length is a multiple of the audio frame duration (8 s at 16 kHz) loses none.
             let secs = (frame.dts - rescale(video_start, vscale, tscale)) as f64 / tscale as f64;
-            if !(0.0..period_secs).contains(&secs) {
+            let duration = if track == vi {
+                0.0
+            } else {
+                f64::from(frame.duration.unwrap_or(file.tracks[track].frame_samples()))
+                    / tscale as f64
+            };
+            if secs < 0.0 || secs + duration > period_secs + 1e-6 || secs >= period_secs {
                 continue;
             }
             let at = Duration::from_secs_f64(secs);

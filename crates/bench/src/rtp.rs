@@ -84,6 +84,45 @@ pub fn put_interleaved(out: &mut Vec<u8>, channel: u8, header: Header, payload: 
     out.extend_from_slice(&payload[..usize::from(len) - 12]);
 }
 
+/// Seconds from the NTP epoch (1900) to the Unix epoch.
+const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+
+/// What an RTCP sender report (RFC 3550 section 6.4.1) says about one stream.
+#[derive(Clone, Copy, Debug)]
+pub struct SenderReport {
+    /// The stream's SSRC.
+    pub ssrc: u32,
+    /// Wall-clock time of the report.
+    pub time: std::time::SystemTime,
+    /// The RTP timestamp of the same instant.
+    pub rtp_time: u32,
+    /// Packets sent so far.
+    pub packets: u32,
+    /// Payload octets sent so far.
+    pub octets: u32,
+}
+
+/// Appends an RTCP sender report without report blocks as an RTSP interleaved frame.
+pub fn put_sender_report(out: &mut Vec<u8>, channel: u8, sr: SenderReport) {
+    let since = sr
+        .time
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let seconds = (since.as_secs() + NTP_UNIX_OFFSET) as u32;
+    let fraction = ((u64::from(since.subsec_nanos()) << 32) / 1_000_000_000) as u32;
+    out.extend_from_slice(&[b'$', channel, 0, 28, 0x80, 200, 0, 6]);
+    for word in [
+        sr.ssrc,
+        seconds,
+        fraction,
+        sr.rtp_time,
+        sr.packets,
+        sr.octets,
+    ] {
+        out.extend_from_slice(&word.to_be_bytes());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +184,25 @@ mod tests {
             &[0, 16, (300u16 << 3 >> 8) as u8, (300u16 << 3) as u8]
         );
         assert_eq!(p.len(), 304);
+    }
+
+    #[test]
+    fn sender_report_layout() {
+        let mut out = Vec::new();
+        let sr = SenderReport {
+            ssrc: 0x0102_0304,
+            time: std::time::UNIX_EPOCH + std::time::Duration::from_millis(1500),
+            rtp_time: 9,
+            packets: 2,
+            octets: 3,
+        };
+        put_sender_report(&mut out, 1, sr);
+        assert_eq!(out.len(), 32);
+        assert_eq!(&out[..12], &[b'$', 1, 0, 28, 0x80, 200, 0, 6, 1, 2, 3, 4]);
+        let ntp_seconds = u32::from_be_bytes(out[12..16].try_into().unwrap());
+        assert_eq!(u64::from(ntp_seconds), NTP_UNIX_OFFSET + 1);
+        assert_eq!(&out[16..20], &[0x80, 0, 0, 0], "half a second");
+        assert_eq!(&out[20..], &[0, 0, 0, 9, 0, 0, 0, 2, 0, 0, 0, 3]);
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! camera gets each access unit at the same moment: Sluice, ffmpeg and the retina reader are fed
 //! by the same wakeup. The camera task broadcasts which access unit is due; each connection's
 //! task stamps its own sequence numbers, timestamps (random start, continuous across loops) and
-//! SSRC and writes everything due in one `write`. Requests are parsed with `rtsp-types`.
+//! SSRC and writes everything due in one `write` (or one per packet, as an option). RTCP sender
+//! reports go out with the first keyframe and then every five seconds; receiver reports are
+//! read and ignored. Requests are parsed with `rtsp-types`.
 //!
 //! What it costs is visible from outside (`/proc`); what it did is in [`SimStats`]: sessions,
 //! access units and bytes sent, units dropped for clients that did not read, and how late the
@@ -41,6 +43,8 @@ const MAX_REQUEST: usize = 64 * 1024;
 const SESSION_TIMEOUT: u32 = 60;
 /// Access units a session may fall behind its camera before it misses some.
 const TICK_BACKLOG: usize = 256;
+/// Time between a session's RTCP sender reports (sent with the next keyframe).
+const REPORT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What the simulator did, for its JSON summary.
 #[derive(Default)]
@@ -102,14 +106,16 @@ struct Camera {
 pub struct Sim {
     clip: Arc<Clip>,
     cameras: Vec<Camera>,
+    packet_writes: bool,
     /// Counters.
     pub stats: SimStats,
 }
 
 impl Sim {
     /// `cameras` cameras replaying `clip`, each at its own phase of the loop (spread evenly, so
-    /// cameras do not send in step).
-    pub fn new(clip: Arc<Clip>, cameras: usize) -> Arc<Sim> {
+    /// cameras do not send in step). With `packet_writes`, each RTP packet is written on its own
+    /// (one `write` per packet, as some cameras do) instead of one `write` per access unit.
+    pub fn new(clip: Arc<Clip>, cameras: usize, packet_writes: bool) -> Arc<Sim> {
         let now = Instant::now();
         let period = clip.period.as_secs_f64();
         let cameras = (0..cameras)
@@ -128,6 +134,7 @@ impl Sim {
         Arc::new(Sim {
             clip,
             cameras,
+            packet_writes,
             stats: SimStats::default(),
         })
     }
@@ -259,12 +266,17 @@ struct Setup {
     /// The timestamp of the camera's loop 0 (set at PLAY so that the first packet has
     /// `first_ts`).
     base_ts: u32,
+    /// Packets and payload octets sent, for sender reports.
+    packets: u32,
+    octets: u32,
 }
 
 /// A playing session: the camera's ticks, and whether its first keyframe went out.
 struct Playback {
     ticks: broadcast::Receiver<Tick>,
     started: bool,
+    /// When the last RTCP sender reports went out.
+    last_report: Option<Instant>,
 }
 
 struct Connection {
@@ -275,6 +287,8 @@ struct Connection {
     playback: Option<Playback>,
     input: BytesMut,
     output: Vec<u8>,
+    /// Where each RTP packet in `output` ends.
+    packet_ends: Vec<usize>,
     closing: bool,
 }
 
@@ -289,6 +303,7 @@ impl Connection {
             playback: None,
             input: BytesMut::with_capacity(4096),
             output: Vec::with_capacity(16 * 1024),
+            packet_ends: Vec::new(),
             closing: false,
         }
     }
@@ -320,6 +335,7 @@ impl Connection {
                 }
                 tick = next_tick(&mut self.playback), if playing => {
                     self.output.clear();
+                    self.packet_ends.clear();
                     let mut tick = tick;
                     // Everything already due goes out in one write.
                     loop {
@@ -338,10 +354,16 @@ impl Connection {
                             None => break,
                         };
                     }
-                    if !self.output.is_empty() {
+                    if self.sim.packet_writes {
+                        let mut start = 0;
+                        for &end in &self.packet_ends {
+                            sock.write_all(&self.output[start..end]).await?;
+                            start = end;
+                        }
+                    } else if !self.output.is_empty() {
                         sock.write_all(&self.output).await?;
-                        self.count_bytes();
                     }
+                    self.count_bytes();
                 }
             }
         }
@@ -366,6 +388,33 @@ impl Connection {
                 return;
             }
             playback.started = true;
+        }
+        // Sender reports for every stream at the first keyframe and then every few seconds, as
+        // cameras send them: they pair each stream's RTP clock with the wall clock.
+        if event.keyframe
+            && playback
+                .last_report
+                .is_none_or(|t| t.elapsed() >= REPORT_INTERVAL)
+        {
+            playback.last_report = Some(Instant::now());
+            if let Some(camera) = self.camera {
+                let due = self.sim.due(camera, tick);
+                let time = SystemTime::now() - Instant::now().saturating_duration_since(due);
+                for (stream, setup) in self.setups.iter().enumerate() {
+                    let Some(setup) = setup else { continue };
+                    let report = rtp::SenderReport {
+                        ssrc: setup.ssrc,
+                        time,
+                        rtp_time: setup
+                            .base_ts
+                            .wrapping_add(rtp_ticks_at(&clip, stream, tick.loops, event.at)),
+                        packets: setup.packets,
+                        octets: setup.octets,
+                    };
+                    rtp::put_sender_report(&mut self.output, setup.channel.wrapping_add(1), report);
+                    self.packet_ends.push(self.output.len());
+                }
+            }
         }
         let Some(setup) = self.setups[event.stream].as_mut() else {
             return;
@@ -393,7 +442,10 @@ impl Connection {
                     ssrc: setup.ssrc,
                 };
                 rtp::put_interleaved(&mut self.output, setup.channel, header, payload);
+                self.packet_ends.push(self.output.len());
                 setup.sequence = setup.sequence.wrapping_add(1);
+                setup.packets = setup.packets.wrapping_add(1);
+                setup.octets = setup.octets.wrapping_add(payload.len() as u32);
             };
             if let Some((_, nal)) = sei.as_ref().filter(|(at, _)| *at == i) {
                 put(nal, false);
@@ -497,6 +549,7 @@ impl Connection {
             self.playback = Some(Playback {
                 ticks,
                 started: false,
+                last_report: None,
             });
             sim.stats.sessions.fetch_add(1, Ordering::Relaxed);
             sim.stats.playing.fetch_add(1, Ordering::Relaxed);
@@ -562,6 +615,8 @@ impl Connection {
             first_sequence: (r >> 32) as u16,
             first_ts: (r >> 48) as u32 | ((r as u32) << 16),
             base_ts: 0,
+            packets: 0,
+            octets: 0,
         };
         self.camera = Some(camera);
         self.setups[stream] = Some(setup);
@@ -618,6 +673,13 @@ async fn next_tick(playback: &mut Option<Playback>) -> Result<Tick, TryRecvError
         Err(RecvError::Lagged(n)) => Err(TryRecvError::Lagged(n)),
         Err(RecvError::Closed) => Err(TryRecvError::Closed),
     }
+}
+
+/// The RTP timestamp of `stream` at time `at` of loop `loops`, from the camera's loop 0.
+fn rtp_ticks_at(clip: &Clip, stream: usize, loops: u64, at: Duration) -> u32 {
+    let period = u64::from(clip.period_ticks[stream]);
+    let within = (at.as_secs_f64() * f64::from(clip.clock_rates[stream])).round() as u32;
+    (period.wrapping_mul(loops) as u32).wrapping_add(within)
 }
 
 /// The RTP timestamp of `event` in loop `loops`, from the camera's loop 0.

@@ -40,6 +40,9 @@ struct Args {
     /// Do not repeat SPS/PPS in band before keyframes (they stay in the SDP).
     #[arg(long)]
     no_inband_parameter_sets: bool,
+    /// Write each RTP packet on its own instead of one write per access unit.
+    #[arg(long)]
+    packet_writes: bool,
     /// Do not put the send time in each video frame (an SEI message, see
     /// `sluice_bench::wallclock`).
     #[arg(long)]
@@ -77,7 +80,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         // Timelines start now, inside the runtime.
-        let sim = Sim::new(Arc::clone(&clip), args.cameras);
+        let sim = Sim::new(Arc::clone(&clip), args.cameras, args.packet_writes);
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
         let addr = listener.local_addr()?;
         eprintln!(
