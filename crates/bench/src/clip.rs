@@ -33,7 +33,8 @@ pub enum ClipError {
     /// The clip is too short to loop.
     #[error("the clip's video track is empty or has no duration")]
     Empty,
-    /// The first video frame is not a keyframe, so no session could start decoding.
+    /// The first video frame is not a keyframe (or no keyframe has data), so no session could
+    /// start decoding.
     #[error("the clip does not start with a keyframe")]
     NoLeadingKeyframe,
 }
@@ -215,6 +216,10 @@ impl Clip {
                 wallclock_at,
             });
         }
+        // A session starts at a keyframe: without one nothing could ever be sent.
+        if !events.iter().any(|e| e.keyframe) {
+            return Err(ClipError::NoLeadingKeyframe);
+        }
         Ok(Clip {
             video: VideoInfo {
                 profile_level_id: config.profile_level_id,
@@ -345,6 +350,66 @@ mod tests {
         ];
         v.extend_from_slice(&[1, 0, 2, 0x68, 0xee]);
         Bytes::from(v)
+    }
+
+    /// Sluice's bundled demo clip: 8 s of H.264 640×360 25 fps (1 s GOP) and AAC 48 kHz.
+    fn demo() -> Bytes {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../sluice/assets/demo.mp4");
+        Bytes::from(std::fs::read(path).expect("the demo clip"))
+    }
+
+    #[test]
+    fn a_clip_becomes_a_seamless_loop() {
+        let clip = Clip::from_mp4(&demo(), ClipOptions::default()).unwrap();
+        assert_eq!((clip.video.width, clip.video.height), (640, 360));
+        assert_eq!(clip.period, Duration::from_secs(8));
+        assert_eq!(clip.period_ticks, vec![8 * 90_000, 8 * 48_000]);
+        assert_eq!(clip.video_frames, 200);
+        let video: Vec<&ClipEvent> = clip.events.iter().filter(|e| e.stream == 0).collect();
+        assert_eq!(video.len(), 200);
+        assert!(video[0].keyframe && video[0].at == Duration::ZERO);
+        assert_eq!(video.iter().filter(|e| e.keyframe).count(), 8, "a 1 s GOP");
+        // Video timestamps step by 1/25 s and the last frame ends exactly at the loop's end.
+        for (i, e) in video.iter().enumerate() {
+            assert_eq!(e.rtp_offset, i as u32 * 3600);
+        }
+        // Events are in sending order and inside the loop; audio never overlaps the next loop.
+        assert!(clip.events.windows(2).all(|w| w[0].at <= w[1].at));
+        let audio: Vec<&ClipEvent> = clip.events.iter().filter(|e| e.stream == 1).collect();
+        assert!(!audio.is_empty());
+        assert!(audio.iter().all(|e| e.rtp_offset + 1024 <= 8 * 48_000));
+        // Keyframes carry SPS and PPS in band, then the send-time SEI goes before the slices.
+        assert_eq!(video[0].wallclock_at, Some(2));
+        assert_eq!(video[0].payloads[0][0] & 0x1f, 7);
+        assert_eq!(video[0].payloads[1][0] & 0x1f, 8);
+        assert_eq!(video[1].wallclock_at, Some(0));
+        assert!(
+            clip.events
+                .iter()
+                .all(|e| e.payloads.iter().all(|p| p.len() <= 1400))
+        );
+
+        let bare = ClipOptions {
+            inband_parameter_sets: false,
+            wallclock_sei: false,
+            ..ClipOptions::default()
+        };
+        let clip = Clip::from_mp4(&demo(), bare).unwrap();
+        let first = clip.events.iter().find(|e| e.stream == 0).unwrap();
+        assert_eq!(first.wallclock_at, None);
+        assert!(
+            first.payloads.iter().all(|p| !matches!(p[0] & 0x1f, 7 | 8)),
+            "no parameter set in band"
+        );
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(
+            Clip::from_mp4(&Bytes::from_static(b"not an mp4"), ClipOptions::default()).is_err()
+        );
+        let demo = demo();
+        assert!(Clip::from_mp4(&demo.slice(..demo.len() / 2), ClipOptions::default()).is_err());
     }
 
     #[test]
