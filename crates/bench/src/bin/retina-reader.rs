@@ -1,0 +1,97 @@
+//! `retina-reader`: the floor of Sluice's RTSP stack, retina reading K cameras and nothing
+//! else, for a warm-up and a measurement window; prints a JSON summary with frame arrival delay
+//! percentiles (see `sluice_bench::reader`).
+//!
+//! ```text
+//! retina-reader --base rtsp://127.0.0.1:8554/ --cameras 8 --warmup 10 --duration 60
+//! ```
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use sluice_bench::reader;
+use url::Url;
+
+#[derive(Parser)]
+#[command(about = "Minimal retina frame reader for K RTSP cameras")]
+struct Args {
+    /// Base URL; cameras are `{base}cam0` … (as `rtsp-sim` serves them).
+    #[arg(long, conflicts_with = "urls")]
+    base: Option<Url>,
+    /// Cameras under `--base`.
+    #[arg(long, default_value_t = 1)]
+    cameras: usize,
+    /// Explicit camera URLs, comma-separated, instead of `--base`.
+    #[arg(long, value_delimiter = ',')]
+    urls: Vec<Url>,
+    /// Seconds before measuring.
+    #[arg(long, default_value_t = 10.0)]
+    warmup: f64,
+    /// The window's start as a Unix time in seconds (overrides `--warmup`), so that several
+    /// processes measure the same window.
+    #[arg(long)]
+    window_start: Option<f64>,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 60.0)]
+    duration: f64,
+    /// Seconds to keep reading, unmeasured, after the window (so that a driver sampling this
+    /// process at the window's end finds it still at work).
+    #[arg(long, default_value_t = 0.0)]
+    linger: f64,
+    /// Runtime threads: 0 one per core (as `sluice serve`), 1 single-threaded, N that many.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let urls: Vec<Url> = match &args.base {
+        Some(base) => {
+            let joined: Result<Vec<Url>, _> = (0..args.cameras)
+                .map(|i| base.join(&format!("cam{i}")))
+                .collect();
+            match joined {
+                Ok(u) => u,
+                Err(e) => {
+                    eprintln!("retina-reader: bad --base: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        None => args.urls.clone(),
+    };
+    if urls.is_empty() || !(args.warmup >= 0.0 && args.duration > 0.0 && args.linger >= 0.0) {
+        eprintln!(
+            "retina-reader: give --base or --urls, and positive --duration, --warmup, --linger"
+        );
+        return ExitCode::FAILURE;
+    }
+    let runtime = match sluice_bench::runtime(args.threads) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("retina-reader: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let window = Duration::from_secs_f64(args.duration);
+    let summary = runtime.block_on(async {
+        let measure_from = sluice_bench::window_start(args.window_start, args.warmup);
+        let measure_until = measure_from + window;
+        let until = measure_until + Duration::from_secs_f64(args.linger);
+        let tasks: Vec<_> = urls
+            .into_iter()
+            .map(|u| tokio::spawn(reader::read_camera(u, (measure_from, measure_until), until)))
+            .collect();
+        let mut cameras = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            match t.await {
+                Ok(stats) => cameras.push(stats),
+                Err(e) => eprintln!("retina-reader: a reader failed: {e}"),
+            }
+        }
+        reader::summary(&cameras, window)
+    });
+    println!("{summary}");
+    ExitCode::SUCCESS
+}
