@@ -5,7 +5,7 @@ use openh264::OpenH264API;
 use openh264::decoder::{DecodedYUV, Decoder, DecoderConfig};
 use openh264::formats::YUVSource;
 
-use super::picture::SnapshotError;
+use super::error::SnapshotError;
 use super::scale::PlaneRef;
 
 /// A decoded picture's planes, borrowed from the decoder.

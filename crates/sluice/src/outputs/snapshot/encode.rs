@@ -3,8 +3,8 @@
 
 use jpeg_encoder::{ChromaSubsamplingMethod, Encoder, ImageBuffer, JpegColorType, SamplingFactor};
 
+use super::error::SnapshotError;
 use super::orient::Orientation;
-use super::picture::SnapshotError;
 use super::scale::Plane;
 
 /// Stored (not yet oriented) JFIF YCbCr planes; chroma at half the luma size, rounded up.

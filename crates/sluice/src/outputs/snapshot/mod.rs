@@ -8,6 +8,7 @@ mod annexb;
 mod color;
 mod decode;
 mod encode;
+mod error;
 mod orient;
 pub mod picture;
 mod scale;

@@ -214,11 +214,12 @@ async fn snapshot(
         }
         Err(Failure::Picture(e)) => {
             let status = match e {
-                SnapshotError::InvalidSize(_) | SnapshotError::InvalidOrientation(_) => {
-                    StatusCode::BAD_REQUEST
-                }
+                SnapshotError::InvalidSize(_) => StatusCode::BAD_REQUEST,
                 SnapshotError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                _ => StatusCode::BAD_GATEWAY,
+                SnapshotError::Undecodable(_) | SnapshotError::NoPicture => StatusCode::BAD_GATEWAY,
+                SnapshotError::InvalidOrientation(_) | SnapshotError::Encode(_) => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
             };
             ApiError::new(status, e.to_string()).into_response()
         }
