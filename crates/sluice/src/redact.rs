@@ -41,10 +41,22 @@ static AUTH_HEADER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(basic|bearer)\s+([A-Za-z0-9._~+/=-]{8,})").expect("static")
 });
 static KNOWN: RwLock<Vec<String>> = RwLock::new(Vec::new());
+/// Text that starts with a URL scheme.
+static SCHEME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\s*[A-Za-z][A-Za-z0-9+.-]*://").expect("static regex"));
 
 /// Hides credentials in any text (see the module docs). When the whole text is a URL the
 /// result is also normalized as a URL, as the reference prints it (`https://****:****@foo.bar/`).
 pub fn redact(text: &str) -> String {
+    // URL parsers drop ASCII tabs and newlines anywhere in a URL (WHATWG URL), so a password
+    // may sit across one ("rtsp://user\n:pass@cam"): a URL is redacted as they will read it.
+    let cleaned;
+    let text = if SCHEME.is_match(text) && text.contains(['\t', '\n', '\r']) {
+        cleaned = text.replace(['\t', '\n', '\r'], "");
+        cleaned.as_str()
+    } else {
+        text
+    };
     // A source URL is one token even if its password holds a space: hide up to its last '@'.
     let whole;
     let text = match (text.find("://"), text.rfind('@')) {
@@ -109,6 +121,8 @@ pub fn redact_text(text: &str) -> Cow<'_, str> {
 /// parameters, raw and percent-decoded) so that [`redact_text`] hides them wherever they
 /// appear later, even outside a URL.
 pub fn register_secrets(source: &str) {
+    // As URL parsers read it (see `redact`).
+    let source = &source.replace(['\t', '\n', '\r'], "");
     let mut found = Vec::new();
     if let Some(c) = USERINFO.captures(source)
         && let Some((_, password)) = c[2].split_once(':')
@@ -201,6 +215,23 @@ mod tests {
         );
         assert_eq!(redact("rtsp://cam.local/s1"), "rtsp://cam.local/s1");
         assert_eq!(redact("not a url://u:p@x"), "not a url://****:****@x");
+    }
+
+    /// Found by the `config` fuzz target: URL parsers drop a newline or tab inside a URL, so
+    /// the password after it is a password (fuzz/regressions/config/newline_in_userinfo).
+    #[test]
+    fn a_newline_inside_the_userinfo_does_not_hide_the_password_from_redaction() {
+        for url in [
+            "rtsp://use\n:s3cr3t@cam.local/s1",
+            "rtsp://user:s3c\tr3t@cam/x",
+        ] {
+            let shown = redact(url);
+            assert!(
+                !shown.contains("s3cr3t") && !shown.contains("r3t@"),
+                "{shown}"
+            );
+            assert!(shown.contains("cam"), "{shown}");
+        }
     }
 
     #[test]
