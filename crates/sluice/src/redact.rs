@@ -45,6 +45,24 @@ static KNOWN: RwLock<Vec<String>> = RwLock::new(Vec::new());
 static SCHEME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*[A-Za-z][A-Za-z0-9+.-]*://").expect("static regex"));
 
+/// Hides the user and password a URL parser finds in `text`, however the text spells its
+/// authority (`http:/user:pass@host` with one slash is read as `http://user:pass@host`).
+fn mask_parsed_userinfo(text: &str) -> Cow<'_, str> {
+    match url::Url::parse(text) {
+        Ok(mut url)
+            if (!url.username().is_empty() && url.username() != MASK)
+                || url.password().is_some_and(|p| p != MASK) =>
+        {
+            let _ = url.set_username(MASK);
+            if url.password().is_some() {
+                let _ = url.set_password(Some(MASK));
+            }
+            Cow::Owned(url.to_string())
+        }
+        _ => Cow::Borrowed(text),
+    }
+}
+
 /// Hides credentials in any text (see the module docs). When the whole text is a URL the
 /// result is also normalized as a URL, as the reference prints it (`https://****:****@foo.bar/`).
 pub fn redact(text: &str) -> String {
@@ -66,7 +84,8 @@ pub fn redact(text: &str) -> String {
         }
         _ => text,
     };
-    let redacted = redact_text(text);
+    let masked = redact_text(text);
+    let redacted = mask_parsed_userinfo(&masked);
     match url::Url::parse(&redacted) {
         Ok(url) if !url.cannot_be_a_base() && !redacted.contains(char::is_whitespace) => {
             url.to_string()
@@ -124,6 +143,11 @@ pub fn register_secrets(source: &str) {
     // As URL parsers read it (see `redact`).
     let source = &source.replace(['\t', '\n', '\r'], "");
     let mut found = Vec::new();
+    if let Ok(url) = url::Url::parse(source)
+        && let Some(password) = url.password()
+    {
+        found.push(password.to_string());
+    }
     if let Some(c) = USERINFO.captures(source)
         && let Some((_, password)) = c[2].split_once(':')
     {
