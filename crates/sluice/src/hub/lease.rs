@@ -85,15 +85,7 @@ impl Lease {
     /// The lease was used: re-arm its countdown; an idle lease is woken (and starts the
     /// stream again).
     pub fn touch(&self) {
-        let woke = {
-            let mut state = self.demands.state();
-            let was_active = state.is_active(self.id);
-            state.touch(self.id, Instant::now());
-            !was_active
-        };
-        if woke {
-            self.demands.report();
-        } else {
+        if !self.update(Demand::touch) {
             self.demands.changed.notify_one();
         }
     }
@@ -101,15 +93,22 @@ impl Lease {
     /// Wakes the lease if it went idle (and starts the stream again); an active lease keeps
     /// its countdown.
     pub fn wake(&self) {
+        self.update(Demand::wake);
+    }
+
+    /// Applies `change` to this lease's entry; when that woke an idle lease, reports the change
+    /// (which starts the stream) and returns true.
+    fn update(&self, change: fn(&mut Demand, EntryId, Instant)) -> bool {
         let woke = {
             let mut state = self.demands.state();
             let was_active = state.is_active(self.id);
-            state.wake(self.id, Instant::now());
+            change(&mut state, self.id, Instant::now());
             !was_active
         };
         if woke {
             self.demands.report();
         }
+        woke
     }
 
     /// Whether the lease holds demand now (not idle).
