@@ -58,9 +58,53 @@ pub async fn terminated() {
     }
 }
 
+/// The measurement window a bench process shares with the others of a run: what it measures,
+/// and how long it keeps working after.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct Window {
+    /// Seconds before measuring (clients start and reach the live edge).
+    #[arg(long, default_value_t = 10.0)]
+    pub warmup: f64,
+    /// The window's start as a Unix time in seconds (overrides `--warmup`), so that several
+    /// processes measure the same window.
+    #[arg(long)]
+    pub window_start: Option<f64>,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 60.0)]
+    pub duration: f64,
+    /// Seconds to keep working, unmeasured, after the window (so that a driver sampling this
+    /// process at the window's end finds it still at work).
+    #[arg(long, default_value_t = 0.0)]
+    pub linger: f64,
+}
+
+impl Window {
+    /// Whether the warm-up and linger are not negative and the duration is positive.
+    pub fn is_valid(&self) -> bool {
+        self.warmup >= 0.0 && self.duration > 0.0 && self.linger >= 0.0
+    }
+
+    /// When measuring starts and ends, and when the work stops.
+    pub fn bounds(
+        &self,
+    ) -> (
+        tokio::time::Instant,
+        tokio::time::Instant,
+        tokio::time::Instant,
+    ) {
+        let from = window_start(self.window_start, self.warmup);
+        let until = from + std::time::Duration::from_secs_f64(self.duration);
+        (
+            from,
+            until,
+            until + std::time::Duration::from_secs_f64(self.linger),
+        )
+    }
+}
+
 /// The start of a measurement window: `unix_secs` (a Unix time, shared by the processes of one
 /// run) when given, else `warmup` seconds from now.
-pub fn window_start(unix_secs: Option<f64>, warmup: f64) -> tokio::time::Instant {
+fn window_start(unix_secs: Option<f64>, warmup: f64) -> tokio::time::Instant {
     let now = tokio::time::Instant::now();
     let from_now = match unix_secs {
         Some(t) => {

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use sluice_bench::Window;
 use sluice_bench::viewer::{self, ViewerConfig, ViewerStats};
 use tokio::time::Instant;
 
@@ -25,20 +26,9 @@ struct Args {
     /// Viewers per stream.
     #[arg(long, default_value_t = 1)]
     per_stream: usize,
-    /// Seconds before measuring (viewers start and reach the live edge).
-    #[arg(long, default_value_t = 10.0)]
-    warmup: f64,
-    /// The window's start as a Unix time in seconds (overrides `--warmup`), so that several
-    /// processes measure the same window.
-    #[arg(long)]
-    window_start: Option<f64>,
-    /// Seconds measured.
-    #[arg(long, default_value_t = 60.0)]
-    duration: f64,
-    /// Seconds to keep watching, unmeasured, after the window (so that a driver sampling this
-    /// process at the window's end finds it still at work).
-    #[arg(long, default_value_t = 0.0)]
-    linger: f64,
+    /// The measurement window.
+    #[command(flatten)]
+    window: Window,
     /// Spread the viewers' starts over this many seconds (within the warm-up).
     #[arg(long, default_value_t = 2.0)]
     spread: f64,
@@ -52,7 +42,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if !(args.warmup >= 0.0 && args.duration > 0.0 && args.spread >= 0.0 && args.linger >= 0.0) {
+    if !(args.window.is_valid() && args.spread >= 0.0) {
         eprintln!("hls-viewers: --warmup, --duration, --spread and --linger must be positive");
         return ExitCode::FAILURE;
     }
@@ -65,9 +55,7 @@ fn main() -> ExitCode {
     };
     let mut summary = runtime.block_on(async {
         let start = Instant::now();
-        let measure_from = sluice_bench::window_start(args.window_start, args.warmup);
-        let measure_until = measure_from + Duration::from_secs_f64(args.duration);
-        let until = measure_until + Duration::from_secs_f64(args.linger);
+        let (measure_from, measure_until, until) = args.window.bounds();
         let total = args.streams.len() * args.per_stream;
         let mut tasks = Vec::with_capacity(total);
         for i in 0..total {
@@ -93,7 +81,7 @@ fn main() -> ExitCode {
             }
         }
         let mut summary = all.summary();
-        summary["window_s"] = args.duration.into();
+        summary["window_s"] = args.window.duration.into();
         summary
     });
     summary["streams"] = args.streams.len().into();

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use sluice_bench::reader;
+use sluice_bench::{Window, reader};
 use url::Url;
 
 #[derive(Parser)]
@@ -25,20 +25,9 @@ struct Args {
     /// Explicit camera URLs, comma-separated, instead of `--base`.
     #[arg(long, value_delimiter = ',')]
     urls: Vec<Url>,
-    /// Seconds before measuring.
-    #[arg(long, default_value_t = 10.0)]
-    warmup: f64,
-    /// The window's start as a Unix time in seconds (overrides `--warmup`), so that several
-    /// processes measure the same window.
-    #[arg(long)]
-    window_start: Option<f64>,
-    /// Seconds measured.
-    #[arg(long, default_value_t = 60.0)]
-    duration: f64,
-    /// Seconds to keep reading, unmeasured, after the window (so that a driver sampling this
-    /// process at the window's end finds it still at work).
-    #[arg(long, default_value_t = 0.0)]
-    linger: f64,
+    /// The measurement window.
+    #[command(flatten)]
+    window: Window,
     /// Runtime threads: 0 one per core (as `sluice serve`), 1 single-threaded, N that many.
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -61,7 +50,7 @@ fn main() -> ExitCode {
         }
         None => args.urls.clone(),
     };
-    if urls.is_empty() || !(args.warmup >= 0.0 && args.duration > 0.0 && args.linger >= 0.0) {
+    if urls.is_empty() || !args.window.is_valid() {
         eprintln!(
             "retina-reader: give --base or --urls, and positive --duration, --warmup, --linger"
         );
@@ -74,11 +63,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let window = Duration::from_secs_f64(args.duration);
+    let window = Duration::from_secs_f64(args.window.duration);
     let summary = runtime.block_on(async {
-        let measure_from = sluice_bench::window_start(args.window_start, args.warmup);
-        let measure_until = measure_from + window;
-        let until = measure_until + Duration::from_secs_f64(args.linger);
+        let (measure_from, measure_until, until) = args.window.bounds();
         let tasks: Vec<_> = urls
             .into_iter()
             .map(|u| tokio::spawn(reader::read_camera(u, (measure_from, measure_until), until)))
